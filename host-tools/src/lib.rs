@@ -1,0 +1,1 @@
+//! atomboot host tools.

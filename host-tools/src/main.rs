@@ -1,0 +1,3 @@
+fn main() {
+    println!("atomboot {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything atomboot needs on a fresh Debian 12 machine (run as root).
+# Idempotent: fast when everything is already present.
+set -euo pipefail
+
+APT_PKGS=(qemu-system-arm u-boot-qemu ostree u-boot-tools libubootenv-tool mtools dosfstools
+          e2fsprogs llvm python3 xz-utils cpio ca-certificates)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v rustup >/dev/null 2>&1; then
+  echo "setup: rustup is required (the machine's Rust toolchain)" >&2
+  exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+rustup target list --installed | grep -q '^armv7a-none-eabi$' || rustup target add armv7a-none-eabi
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src' \
+  || rustup component add rust-src --toolchain nightly
+echo "setup: ok"

@@ -1,0 +1,2 @@
+#![no_std]
+//! Formats shared by the deployer and the boot agent.
