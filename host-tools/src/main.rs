@@ -1,3 +1,5 @@
-fn main() {
-    println!("atomboot {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    host_tools::cli::main()
 }

@@ -1,0 +1,37 @@
+//! The `atomboot` command line: OSTree's verbs and flags, plus `env` and `admin`.
+
+mod env;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Atomic, verified OS updates for U-Boot boards.
+#[derive(Debug, Parser)]
+#[command(name = "atomboot", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Every top-level verb. Each variant's handler lives in its own module.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read and write the U-Boot environment described by fw_env.config (the boot counters).
+    #[command(subcommand)]
+    Env(env::EnvCommand),
+}
+
+/// Parses the command line, runs the verb, and maps errors to a message on stderr and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Env(cmd) => env::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("atomboot: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
