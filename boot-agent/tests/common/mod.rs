@@ -264,17 +264,17 @@ impl Clock for Tick {
     }
 }
 
+/// Slot, reason, bootargs and the env write (file name, block) of a successful run.
+pub type Decided = (
+    boot_agent::Slot,
+    boot_agent::Reason,
+    String,
+    Option<(String, Vec<u8>)>,
+);
+
 /// The outcome of one agent run, with copies of everything it produced.
 pub struct Outcome {
-    pub result: Result<
-        (
-            boot_agent::Slot,
-            boot_agent::Reason,
-            String,
-            Option<(String, Vec<u8>)>,
-        ),
-        Failure,
-    >,
+    pub result: Result<Decided, Failure>,
     pub kernel: Vec<u8>,
     pub ramdisk: Vec<u8>,
     pub fdt: Vec<u8>,
