@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The U-Boot application for both boards (the board and QEMU tests use them).
+bash scripts/build-agent.sh qemu-virt
+bash scripts/build-agent.sh am335x
 cargo test --workspace --locked

@@ -1,1 +1,282 @@
-//! QEMU harness.
+//! The QEMU harness: disk images made without root (MBR written here, FAT by mkfs.vfat + mtools), Debian's
+//! U-Boot under `qemu-system-arm -M virt`, the serial console captured with a timeout and kept on disk.
+//! A missing tool is a failure: scripts/setup.sh installs them all.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Debian's U-Boot for QEMU's virt machine.
+pub const UBOOT_BIN: &str = "/usr/lib/u-boot/qemu_arm/u-boot.bin";
+/// First sector of partition 1.
+pub const PART_START: u64 = 2048;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs a command, panicking with its stderr on failure.
+pub fn sh(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}: run scripts/setup.sh"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds the agent and boot script for `board` (scripts/build-agent.sh; fast when up to date) and returns
+/// the directory holding atomboot-agent.bin and boot.scr.
+pub fn board_files(board: &str) -> PathBuf {
+    let root = repo_root();
+    sh(Command::new("bash")
+        .arg(root.join("scripts/build-agent.sh"))
+        .arg(board)
+        .current_dir(&root));
+    root.join("target/board").join(board)
+}
+
+/// A FAT file system image being filled with mtools.
+pub struct Fat {
+    pub path: PathBuf,
+}
+
+impl Fat {
+    /// A new FAT16 volume of `mib` MiB.
+    pub fn new(path: PathBuf, mib: u32) -> Fat {
+        let _ = std::fs::remove_file(&path);
+        sh(Command::new("mkfs.vfat")
+            .args(["-F", "16", "-n", "BOOT", "-C"])
+            .arg(&path)
+            .arg((mib * 1024).to_string()));
+        Fat { path }
+    }
+
+    /// Copies `bytes` to `dst` (absolute, parents created).
+    pub fn put(&self, dst: &str, bytes: &[u8]) {
+        let parent = Path::new(dst)
+            .parent()
+            .and_then(Path::to_str)
+            .unwrap_or("/");
+        let mut acc = String::new();
+        for part in parent.split('/').filter(|p| !p.is_empty()) {
+            acc.push('/');
+            acc.push_str(part);
+            let _ = Command::new("mmd")
+                .args(["-D", "s", "-i"])
+                .arg(&self.path)
+                .arg(format!("::{acc}"))
+                .output();
+        }
+        let tmp = self.path.with_extension("put");
+        std::fs::write(&tmp, bytes).unwrap();
+        sh(Command::new("mcopy")
+            .args(["-o", "-i"])
+            .arg(&self.path)
+            .arg(&tmp)
+            .arg(format!("::{dst}")));
+        let _ = std::fs::remove_file(tmp);
+    }
+
+    /// Reads `src` back.
+    pub fn get(&self, src: &str) -> Vec<u8> {
+        let tmp = self.path.with_extension("get");
+        sh(Command::new("mcopy")
+            .args(["-o", "-i"])
+            .arg(&self.path)
+            .arg(format!("::{src}"))
+            .arg(&tmp));
+        let bytes = std::fs::read(&tmp).unwrap();
+        let _ = std::fs::remove_file(tmp);
+        bytes
+    }
+}
+
+/// Writes an MBR disk image with the given partitions (type, image file) laid out from sector 2048.
+pub fn disk_image(out: &Path, parts: &[(u8, &Path)]) {
+    let mut mbr = [0u8; 512];
+    let mut lba = PART_START;
+    let mut f = std::fs::File::create(out).unwrap();
+    let mut layout = Vec::new();
+    for (i, (kind, img)) in parts.iter().enumerate() {
+        let len = std::fs::metadata(img).unwrap().len();
+        assert_eq!(
+            len % 512,
+            0,
+            "{} is not a whole number of sectors",
+            img.display()
+        );
+        let sectors = len / 512;
+        let e = 446 + 16 * i;
+        mbr[e + 1..e + 4].copy_from_slice(&[0xfe, 0xff, 0xff]);
+        mbr[e + 4] = *kind;
+        mbr[e + 5..e + 8].copy_from_slice(&[0xfe, 0xff, 0xff]);
+        mbr[e + 8..e + 12].copy_from_slice(&(lba as u32).to_le_bytes());
+        mbr[e + 12..e + 16].copy_from_slice(&(sectors as u32).to_le_bytes());
+        layout.push((lba, img.to_path_buf()));
+        lba += sectors.div_ceil(2048) * 2048;
+    }
+    mbr[440..444].copy_from_slice(&0x61746f6du32.to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    f.write_all(&mbr).unwrap();
+    for (start, img) in layout {
+        let mut bytes = Vec::new();
+        std::fs::File::open(&img)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        use std::io::Seek;
+        f.seek(std::io::SeekFrom::Start(start * 512)).unwrap();
+        f.write_all(&bytes).unwrap();
+    }
+    f.set_len(lba * 512).unwrap();
+}
+
+/// Copies partition `index` (0-based) of a disk image made by [`disk_image`] back out to `out`.
+pub fn extract_partition(disk: &Path, index: usize, out: &Path) {
+    let bytes = std::fs::read(disk).unwrap();
+    let e = 446 + 16 * index;
+    let start = u32::from_le_bytes(bytes[e + 8..e + 12].try_into().unwrap()) as usize * 512;
+    let len = u32::from_le_bytes(bytes[e + 12..e + 16].try_into().unwrap()) as usize * 512;
+    std::fs::write(out, &bytes[start..start + len]).unwrap();
+}
+
+/// One run of U-Boot (and whatever it boots) under QEMU.
+pub struct Run {
+    /// Everything the serial console printed (CR removed).
+    pub console: String,
+    /// Wall time from start to exit.
+    pub elapsed: Duration,
+    /// Where the console log was kept.
+    pub log: PathBuf,
+}
+
+impl Run {
+    /// Panics, printing the console, unless `text` was printed.
+    pub fn expect(&self, text: &str) -> &Self {
+        assert!(
+            self.console.contains(text),
+            "console lacks {text:?} (log {}):\n{}",
+            self.log.display(),
+            self.console
+        );
+        self
+    }
+
+    /// Panics, printing the console, if `text` was printed.
+    pub fn expect_not(&self, text: &str) -> &Self {
+        assert!(
+            !self.console.contains(text),
+            "console has {text:?} (log {}):\n{}",
+            self.log.display(),
+            self.console
+        );
+        self
+    }
+
+    /// The `atomboot:` lines.
+    pub fn agent_lines(&self) -> Vec<&str> {
+        self.console
+            .lines()
+            .filter(|l| l.starts_with("atomboot: "))
+            .collect()
+    }
+}
+
+/// Boots `disk` under QEMU with U-Boot driven by `bootcmd` (stored, with `bootdelay=0`, in a pflash env
+/// image); kills QEMU after `timeout`. The console is kept in `workdir/<name>.log`.
+pub fn boot_uboot(
+    workdir: &Path,
+    name: &str,
+    disk: &Path,
+    bootcmd: &str,
+    timeout: Duration,
+) -> Run {
+    assert!(
+        Path::new(UBOOT_BIN).exists(),
+        "{UBOOT_BIN} is missing: run scripts/setup.sh (u-boot-qemu)"
+    );
+    let vars = workdir.join(format!("{name}.env.txt"));
+    std::fs::write(&vars, format!("bootdelay=0\nbootcmd={bootcmd}\n")).unwrap();
+    let env_img = workdir.join(format!("{name}.env.img"));
+    sh(Command::new("mkenvimage")
+        .args(["-s", "0x40000", "-o"])
+        .arg(&env_img)
+        .arg(&vars));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&env_img)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let started = Instant::now();
+    let mut child = Command::new("qemu-system-arm")
+        .args([
+            "-M",
+            "virt",
+            "-m",
+            "512",
+            "-nographic",
+            "-no-reboot",
+            "-net",
+            "none",
+            "-bios",
+            UBOOT_BIN,
+        ])
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,unit=1,format=raw,file={}",
+            env_img.display()
+        ))
+        .arg("-drive")
+        .arg(format!("if=none,format=raw,id=d0,file={}", disk.display()))
+        .args(["-device", "virtio-blk-device,drive=d0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qemu-system-arm: run scripts/setup.sh");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let mut timed_out = false;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            timed_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let elapsed = started.elapsed();
+    let console = String::from_utf8_lossy(&reader.join().unwrap()).replace('\r', "");
+    let log = workdir.join(format!("{name}.log"));
+    std::fs::write(&log, &console).unwrap();
+    assert!(
+        !timed_out,
+        "QEMU run {name} timed out after {timeout:?} (log {}):\n{console}",
+        log.display()
+    );
+    Run {
+        console,
+        elapsed,
+        log,
+    }
+}
