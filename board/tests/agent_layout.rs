@@ -1,0 +1,136 @@
+//! Checks the built atomboot-agent for each board (scripts/build-agent.sh makes target/board/<board>/; a
+//! missing build is a failure): its sections lie inside the profile's agent region in DDR, clear of every
+//! load region; the flat binary is at most 64 KiB; no instruction writes r9 (U-Boot's gd); and the boot
+//! script uses the profile's addresses.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn board_dir(name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("target/board").join(name);
+    assert!(
+        dir.join("atomboot-agent.elf").exists(),
+        "{} missing: run scripts/build-agent.sh {name}",
+        dir.join("atomboot-agent.elf").display()
+    );
+    dir
+}
+
+fn objdump(args: &[&str], elf: &PathBuf) -> String {
+    let out = Command::new("llvm-objdump")
+        .args(args)
+        .arg(elf)
+        .output()
+        .expect("llvm-objdump: run scripts/setup.sh (llvm)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn agent_layout_size_and_registers() {
+    for p in board::ALL {
+        let dir = board_dir(p.name);
+        let elf = dir.join("atomboot-agent.elf");
+        let bin = std::fs::metadata(dir.join("atomboot-agent.bin"))
+            .unwrap()
+            .len();
+        assert!(
+            bin <= 64 * 1024,
+            "{}: atomboot-agent.bin is {bin} bytes, over 64 KiB",
+            p.name
+        );
+        let (lo, hi) = (
+            u64::from(p.agent_addr),
+            u64::from(p.agent_addr) + u64::from(p.agent_max),
+        );
+        let mut end = 0;
+        for line in objdump(&["-h"], &elf).lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() >= 4 && [".text", ".rodata", ".data", ".bss"].contains(&f[1]) {
+                let size = u64::from_str_radix(f[2], 16).unwrap();
+                let vma = u64::from_str_radix(f[3], 16).unwrap();
+                if size == 0 {
+                    continue;
+                }
+                assert!(
+                    vma >= lo && vma + size <= hi,
+                    "{}: {} at {vma:#x}+{size:#x} outside the agent region",
+                    p.name,
+                    f[1]
+                );
+                end = end.max(vma + size);
+            }
+        }
+        assert!(end > lo, "{}: no sections found", p.name);
+        for (name, start, len) in p.regions() {
+            if name != "agent" {
+                let (s, e) = (u64::from(start), u64::from(start) + u64::from(len));
+                assert!(e <= lo || s >= end, "{}: agent overlaps {name}", p.name);
+            }
+        }
+        // Entry: the first instruction is A32 (a push), at the link address.
+        let dis = objdump(&["-d"], &elf);
+        assert!(
+            dis.contains(&format!("{:08x} <_start>:", p.agent_addr)),
+            "{}: _start not at the link address",
+            p.name
+        );
+        // r9 is never a destination: only read (to find gd), or saved to the stack.
+        for line in dis.lines() {
+            let Some((_, ins)) = line.split_once('\t') else {
+                continue;
+            };
+            let ins = ins.trim();
+            let (op, operands) = ins.split_once(['\t', ' ']).unwrap_or((ins, ""));
+            let operands = operands.trim();
+            let writes_r9 = if op.starts_with("push")
+                || op.starts_with("str")
+                || op.starts_with("stm")
+                || op.starts_with("cmp")
+                || op.starts_with("tst")
+                || op.starts_with('b')
+            {
+                false
+            } else if op.starts_with("pop") || op.starts_with("ldm") {
+                operands.contains("r9")
+            } else {
+                operands.starts_with("r9,") || operands.starts_with("sb,")
+            };
+            assert!(!writes_r9, "{}: instruction writes r9: {line}", p.name);
+        }
+    }
+}
+
+#[test]
+fn boot_scripts_use_the_profile_addresses() {
+    for p in board::ALL {
+        let script = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(p.name)
+                .join("boot.cmd"),
+        )
+        .unwrap();
+        let agent = format!("{:#x}", p.agent_addr);
+        let part = format!("{:#x}", p.partition.0);
+        assert!(
+            script.contains(&format!("go {agent} {part} ")),
+            "{}: go line does not use {agent} {part}",
+            p.name
+        );
+        assert!(
+            script.contains(&format!(
+                "fatload {} {agent} atomboot-agent.bin",
+                p.boot_dev
+            )),
+            "{}",
+            p.name
+        );
+        assert!(
+            script.contains(&format!(" read {part} ")),
+            "{}: partition not read to {part}",
+            p.name
+        );
+        assert!(script.contains("fatwrite"), "{}: no env save", p.name);
+    }
+}
