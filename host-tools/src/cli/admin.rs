@@ -1,0 +1,233 @@
+//! `atomboot admin ...`: the deployer's verbs (OSTree's names and flags).
+
+use crate::deploy::{self, bootfs, status, Admin, DeployOptions, Sysroot};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Where the sysroot and the boot partition are.
+#[derive(Debug, Args)]
+pub struct Where {
+    /// The sysroot (root file system holding /ostree). Default: / (a running system).
+    #[arg(long, global = true, default_value = "/")]
+    sysroot: PathBuf,
+    /// The FAT boot partition: a mounted directory or an image file (bare FAT or an MBR disk image).
+    /// Default: SYSROOT/boot.
+    #[arg(long, global = true)]
+    boot: Option<PathBuf>,
+    /// The kernel command line naming the booted deployment. Default: /proc/cmdline when --sysroot is /,
+    /// none (offline) otherwise.
+    #[arg(long, global = true)]
+    cmdline: Option<PathBuf>,
+    /// Board profile for the device tree check (default: SYSROOT/ostree/atomboot/board).
+    #[arg(long, global = true)]
+    board: Option<String>,
+    /// Deploy from a plain-directory stand-in repository (refs/, commits/) instead of SYSROOT/ostree/repo.
+    #[arg(long, global = true, hide = true)]
+    tree_source: Option<PathBuf>,
+}
+
+/// The admin verbs.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create the sysroot skeleton in DIR (and prepare --boot when given).
+    InitFs {
+        /// The new sysroot.
+        dir: PathBuf,
+    },
+    /// Create a stateroot /ostree/deploy/OS.
+    OsInit {
+        /// The OS name.
+        os: String,
+    },
+    /// Deploy a commit as the new default; the previous default becomes the fallback.
+    Deploy {
+        /// Stateroot.
+        #[arg(long)]
+        os: Option<String>,
+        /// Kernel argument K=V to add (repeatable).
+        #[arg(long = "karg")]
+        kargs: Vec<String>,
+        /// Start from the running kernel's arguments.
+        #[arg(long)]
+        karg_proc_cmdline: bool,
+        /// Deploy even a commit that failed before, or whose device tree does not match the board.
+        #[arg(long)]
+        force: bool,
+        /// REF, REMOTE:REF or a commit checksum.
+        refspec: String,
+    },
+    /// Show deployments and what the last boot did.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove deployment N (0-based, as `status` lists them).
+    Undeploy {
+        /// Index.
+        n: usize,
+    },
+    /// Make deployment N the default.
+    SetDefault {
+        /// Index.
+        n: usize,
+    },
+    /// Make the fallback the default.
+    Rollback,
+    /// The running system is healthy: reset the boot counters in one env write.
+    MarkGood,
+    /// Remove boot files and deployments no loader copy names.
+    Cleanup,
+    /// Deploy the default's origin ref if it moved.
+    Upgrade {
+        /// Kernel argument K=V to add (repeatable).
+        #[arg(long = "karg")]
+        kargs: Vec<String>,
+    },
+}
+
+/// The `admin` command with its location options.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    place: Where,
+    #[command(subcommand)]
+    cmd: AdminCommand,
+}
+
+fn board_of(place: &Where) -> Result<Option<deploy::board::BoardInfo>> {
+    let name = match &place.board {
+        Some(b) => Some(b.clone()),
+        None => std::fs::read_to_string(Sysroot::new(&place.sysroot).board_file())
+            .ok()
+            .map(|s| s.trim().to_string()),
+    };
+    match name {
+        None => Ok(None),
+        Some(n) => deploy::board::lookup(&n)
+            .map(Some)
+            .ok_or_else(|| anyhow!("unknown board profile {n:?}")),
+    }
+}
+
+fn cmdline_of(place: &Where) -> Result<Option<String>> {
+    let path = match &place.cmdline {
+        Some(p) => Some(p.clone()),
+        None if place.sysroot == Path::new("/") => Some(PathBuf::from("/proc/cmdline")),
+        None => None,
+    };
+    path.map(|p| {
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
+    })
+    .transpose()
+}
+
+/// Runs an admin verb.
+pub fn run(args: AdminArgs) -> Result<ExitCode> {
+    let place = &args.place;
+    let boot_path = place
+        .boot
+        .clone()
+        .unwrap_or_else(|| place.sysroot.join("boot"));
+    match &args.cmd {
+        AdminCommand::InitFs { dir } => {
+            deploy::verbs::init_fs(dir, place.board.as_deref())?;
+            if let Some(b) = &place.boot {
+                let mut fs = bootfs::open(b)?;
+                deploy::verbs::init_boot(fs.as_mut())?;
+            }
+            println!("initialised sysroot {}", dir.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        AdminCommand::OsInit { os } => {
+            deploy::verbs::os_init(&place.sysroot, os)?;
+            println!("stateroot {os} ready");
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let read_only = matches!(args.cmd, AdminCommand::Status { .. });
+    let boot = if read_only {
+        bootfs::open_read_only(&boot_path)?
+    } else {
+        bootfs::open(&boot_path)?
+    };
+    let tree;
+    let source: Option<&dyn deploy::source::CommitSource> = match &place.tree_source {
+        Some(p) => {
+            tree = deploy::source::TreeSource::new(p);
+            Some(&tree)
+        }
+        None => None,
+    };
+    let mut admin = Admin {
+        sysroot: Sysroot::new(&place.sysroot),
+        boot,
+        source,
+        cmdline: cmdline_of(place)?,
+        board: board_of(place)?,
+    };
+    let need_source = || -> Result<()> {
+        if admin_source_missing(source) {
+            bail!("no repository: the OSTree repository at {} is not supported by this build yet (pass --tree-source)", place.sysroot.join("ostree/repo").display());
+        }
+        Ok(())
+    };
+    match args.cmd {
+        AdminCommand::InitFs { .. } | AdminCommand::OsInit { .. } => unreachable!(),
+        AdminCommand::Deploy {
+            os,
+            kargs,
+            karg_proc_cmdline,
+            force,
+            refspec,
+        } => {
+            need_source()?;
+            let id = admin.deploy(&DeployOptions {
+                os,
+                refspec,
+                kargs,
+                karg_proc_cmdline,
+                force,
+            })?;
+            println!(
+                "deployed {} (default at next boot; the previous default is the fallback)",
+                id.path()
+            );
+        }
+        AdminCommand::Status { json } => {
+            let v = status::gather(&mut admin)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", status::render_text(&v));
+            }
+        }
+        AdminCommand::Undeploy { n } => println!("{}", admin.undeploy(n)?),
+        AdminCommand::SetDefault { n } => println!("{}", admin.set_default(n)?),
+        AdminCommand::Rollback => println!("{}", admin.rollback()?),
+        AdminCommand::MarkGood => println!("{}", admin.mark_good()?),
+        AdminCommand::Cleanup => {
+            for r in admin.cleanup()? {
+                println!("removed {r}");
+            }
+        }
+        AdminCommand::Upgrade { kargs } => {
+            need_source()?;
+            match admin.upgrade(&DeployOptions {
+                kargs,
+                ..Default::default()
+            })? {
+                Some(id) => println!("deployed {}", id.path()),
+                None => println!("no upgrade available"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn admin_source_missing(source: Option<&dyn deploy::source::CommitSource>) -> bool {
+    source.is_none()
+}

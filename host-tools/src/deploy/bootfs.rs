@@ -1,0 +1,627 @@
+//! The boot partition (FAT): a mounted directory, or a FAT file system inside an image file (bare FAT or
+//! the first FAT partition behind an MBR), reached without root or loop mounts through the `fatfs` crate.
+//!
+//! Power-cut rules (DESIGN.md section 2): files that change at every deploy or boot (the two loader copies
+//! and the two env copies) are only ever overwritten in place at their fixed size ([`BootFs::overwrite`]);
+//! new boot files are created whole and synced ([`BootFs::create`]) before anything names them; files are
+//! removed ([`BootFs::remove_dir_all`]) only once no valid loader copy names them.
+
+use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// What the deployer needs from the boot partition. Paths are relative to the partition root, `/`-separated.
+pub trait BootFs {
+    /// A name for messages, for example `/boot` or `disk.img (FAT partition 1)`.
+    fn describe(&self) -> String;
+    /// Reads a whole file; `None` when it does not exist.
+    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>>;
+    /// Creates a new file (and its parent directories) with `data`, then syncs. Fails when it exists.
+    fn create(&mut self, path: &str, data: &[u8]) -> Result<()>;
+    /// Overwrites an existing file of exactly `data.len()` bytes in place, then syncs.
+    fn overwrite(&mut self, path: &str, data: &[u8]) -> Result<()>;
+    /// Removes a directory and everything in it (no error when missing), then syncs.
+    fn remove_dir_all(&mut self, path: &str) -> Result<()>;
+    /// Names in a directory (empty when missing).
+    fn list_dir(&mut self, path: &str) -> Result<Vec<String>>;
+    /// Creates a directory and its parents (no error when present), then syncs.
+    fn create_dir_all(&mut self, path: &str) -> Result<()>;
+}
+
+/// Opens the boot partition at `path`: a directory (mounted FAT) or an image file.
+pub fn open(path: &Path) -> Result<Box<dyn BootFs>> {
+    let meta = std::fs::metadata(path).with_context(|| {
+        format!(
+            "boot partition {} not found (pass --boot DIR|IMAGE)",
+            path.display()
+        )
+    })?;
+    if meta.is_dir() {
+        Ok(Box::new(DirBootFs::new(path)))
+    } else {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .with_context(|| {
+                format!(
+                    "cannot open boot image {} for writing (read-only?)",
+                    path.display()
+                )
+            })?;
+        Ok(Box::new(ImageBootFs::new(
+            Box::new(FileStorage(file)),
+            path.display().to_string(),
+        )?))
+    }
+}
+
+/// Opens the boot partition read-only (for `status`).
+pub fn open_read_only(path: &Path) -> Result<Box<dyn BootFs>> {
+    let meta = std::fs::metadata(path).with_context(|| {
+        format!(
+            "boot partition {} not found (pass --boot DIR|IMAGE)",
+            path.display()
+        )
+    })?;
+    if meta.is_dir() {
+        Ok(Box::new(DirBootFs::new(path)))
+    } else {
+        let mut bytes = Vec::new();
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .with_context(|| format!("cannot read boot image {}", path.display()))?;
+        Ok(Box::new(ImageBootFs::new(
+            Box::new(MemStorage::new(bytes)),
+            path.display().to_string(),
+        )?))
+    }
+}
+
+fn clean(path: &str) -> Result<String> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        bail!("path {path:?} on the boot partition has a . or .. component");
+    }
+    Ok(parts.join("/"))
+}
+
+/// A mounted FAT partition (or any directory, in tests).
+pub struct DirBootFs {
+    root: PathBuf,
+}
+
+impl DirBootFs {
+    /// The partition mounted at `root`.
+    pub fn new(root: &Path) -> DirBootFs {
+        DirBootFs {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn full(&self, path: &str) -> Result<PathBuf> {
+        Ok(self.root.join(clean(path)?))
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl BootFs for DirBootFs {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+        let full = self.full(path)?;
+        match std::fs::read(&full) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", full.display())),
+        }
+    }
+
+    fn create(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        let full = self.full(path)?;
+        let parent = full.parent().unwrap_or(&self.root).to_path_buf();
+        self.create_dir_all(&path_parent(path))?;
+        let result = (|| -> io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&full)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            sync_dir(&parent)
+        })();
+        result.with_context(|| format!("cannot write {}", full.display()))
+    }
+
+    fn overwrite(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        let full = self.full(path)?;
+        let result = (|| -> io::Result<()> {
+            let mut f = OpenOptions::new().write(true).open(&full)?;
+            let len = f.metadata()?.len();
+            if len != data.len() as u64 {
+                return Err(io::Error::other(format!(
+                    "has {len} bytes, expected its fixed size {} (recreate the boot partition with `atomboot admin init-fs --boot`)",
+                    data.len()
+                )));
+            }
+            f.write_all(data)?;
+            f.sync_all()
+        })();
+        result.with_context(|| format!("cannot overwrite {} in place", full.display()))
+    }
+
+    fn remove_dir_all(&mut self, path: &str) -> Result<()> {
+        let full = self.full(path)?;
+        match std::fs::remove_dir_all(&full) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", full.display())),
+        }
+        if let Some(parent) = full.parent() {
+            sync_dir(parent).with_context(|| format!("cannot sync {}", parent.display()))?;
+        }
+        Ok(())
+    }
+
+    fn list_dir(&mut self, path: &str) -> Result<Vec<String>> {
+        let full = self.full(path)?;
+        let rd = match std::fs::read_dir(&full) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", full.display())),
+        };
+        let mut names = Vec::new();
+        for e in rd {
+            let e = e.with_context(|| format!("cannot list {}", full.display()))?;
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn create_dir_all(&mut self, path: &str) -> Result<()> {
+        let full = self.full(path)?;
+        if full.is_dir() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&full)
+            .and_then(|()| sync_dir(full.parent().unwrap_or(&self.root)))
+            .with_context(|| format!("cannot create directory {}", full.display()))
+    }
+}
+
+fn path_parent(path: &str) -> String {
+    match path.trim_matches('/').rsplit_once('/') {
+        Some((parent, _)) => parent.to_string(),
+        None => String::new(),
+    }
+}
+
+/// Byte storage under a FAT image: an image file, memory, or a test's fault-injecting layer.
+pub trait Storage: Read + Write + Seek {
+    /// Makes every write so far durable (fsync).
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+/// An image file.
+pub struct FileStorage(pub File);
+
+impl Read for FileStorage {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+impl Write for FileStorage {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+impl Seek for FileStorage {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
+impl Storage for FileStorage {
+    fn sync(&mut self) -> io::Result<()> {
+        self.0.sync_all()
+    }
+}
+
+/// An image in memory.
+pub struct MemStorage(pub io::Cursor<Vec<u8>>);
+
+impl MemStorage {
+    /// Wraps `bytes`.
+    pub fn new(bytes: Vec<u8>) -> MemStorage {
+        MemStorage(io::Cursor::new(bytes))
+    }
+}
+impl Read for MemStorage {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+impl Write for MemStorage {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+impl Seek for MemStorage {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
+impl Storage for MemStorage {
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A window `[start, start + len)` of a shared storage: the FAT partition inside a disk image.
+struct Window {
+    inner: Shared,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+type Shared = Rc<RefCell<Box<dyn Storage>>>;
+
+impl Read for Window {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let n = (buf.len() as u64).min(left) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut inner = self.inner.borrow_mut();
+        inner.seek(SeekFrom::Start(self.start + self.pos))?;
+        let got = inner.read(&mut buf[..n])?;
+        self.pos += got as u64;
+        Ok(got)
+    }
+}
+impl Write for Window {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let n = (buf.len() as u64).min(left) as usize;
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "write past the end of the FAT partition",
+            ));
+        }
+        let mut inner = self.inner.borrow_mut();
+        inner.seek(SeekFrom::Start(self.start + self.pos))?;
+        let put = inner.write(&buf[..n])?;
+        self.pos += put as u64;
+        Ok(put)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.borrow_mut().flush()
+    }
+}
+impl Seek for Window {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let new = match pos {
+            SeekFrom::Start(p) => p as i128,
+            SeekFrom::End(d) => self.len as i128 + d as i128,
+            SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if new < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the partition start",
+            ));
+        }
+        self.pos = new as u64;
+        Ok(self.pos)
+    }
+}
+
+/// Where the FAT file system starts in an image: 0 for a bare FAT image, else the first FAT partition of
+/// the MBR. Returns (start, length) in bytes.
+pub fn find_fat(storage: &mut dyn Storage) -> Result<(u64, u64)> {
+    let total = storage.seek(SeekFrom::End(0))?;
+    let mut sector = [0u8; 512];
+    storage.seek(SeekFrom::Start(0))?;
+    storage
+        .read_exact(&mut sector)
+        .context("image shorter than one sector")?;
+    if sector[510] != 0x55 || sector[511] != 0xaa {
+        bail!("no boot signature 55 aa in sector 0: neither a FAT image nor an MBR disk image");
+    }
+    let bps = u16::from_le_bytes([sector[11], sector[12]]);
+    let looks_fat = (sector[0] == 0xeb || sector[0] == 0xe9)
+        && matches!(bps, 512 | 1024 | 2048 | 4096)
+        && sector[13] != 0;
+    if looks_fat {
+        return Ok((0, total));
+    }
+    for i in 0..4 {
+        let e = &sector[446 + 16 * i..446 + 16 * (i + 1)];
+        let kind = e[4];
+        if matches!(kind, 0x01 | 0x04 | 0x06 | 0x0b | 0x0c | 0x0e | 0xef) {
+            let lba = u32::from_le_bytes([e[8], e[9], e[10], e[11]]) as u64;
+            let count = u32::from_le_bytes([e[12], e[13], e[14], e[15]]) as u64;
+            let (start, len) = (lba * 512, count * 512);
+            if start + len > total || len == 0 {
+                bail!("MBR partition {} runs past the end of the image", i + 1);
+            }
+            return Ok((start, len));
+        }
+    }
+    bail!("the MBR has no FAT partition (types 01, 04, 06, 0b, 0c, 0e, ef)")
+}
+
+#[derive(Debug)]
+struct FixedTime;
+
+impl fatfs::TimeProvider for FixedTime {
+    fn get_current_date(&self) -> fatfs::Date {
+        fatfs::Date {
+            year: 2020,
+            month: 1,
+            day: 1,
+        }
+    }
+    fn get_current_date_time(&self) -> fatfs::DateTime {
+        fatfs::DateTime {
+            date: self.get_current_date(),
+            time: fatfs::Time {
+                hour: 0,
+                min: 0,
+                sec: 0,
+                millis: 0,
+            },
+        }
+    }
+}
+
+static FIXED_TIME: FixedTime = FixedTime;
+
+/// A FAT file system inside an image. Every operation mounts, acts, unmounts and syncs the storage, so that
+/// nothing stays in a cache between operations. Timestamps are a fixed date, so that rewriting a file in
+/// place rewrites its directory entry with identical bytes.
+pub struct ImageBootFs {
+    storage: Shared,
+    start: u64,
+    len: u64,
+    name: String,
+}
+
+type Fs = fatfs::FileSystem<Window>;
+type FatDir<'a> = fatfs::Dir<'a, Window>;
+
+impl ImageBootFs {
+    /// A FAT image (bare or behind an MBR) in `storage`.
+    pub fn new(mut storage: Box<dyn Storage>, name: String) -> Result<ImageBootFs> {
+        let (start, len) =
+            find_fat(storage.as_mut()).with_context(|| format!("boot image {name}"))?;
+        Ok(ImageBootFs {
+            storage: Rc::new(RefCell::new(storage)),
+            start,
+            len,
+            name,
+        })
+    }
+
+    fn with_fs<R>(
+        &mut self,
+        what: &str,
+        writes: bool,
+        f: impl FnOnce(&Fs) -> io::Result<R>,
+    ) -> Result<R> {
+        let window = Window {
+            inner: self.storage.clone(),
+            start: self.start,
+            len: self.len,
+            pos: 0,
+        };
+        let opts = fatfs::FsOptions::new()
+            .update_accessed_date(false)
+            .time_provider(&FIXED_TIME);
+        let fs = fatfs::FileSystem::new(window, opts)
+            .with_context(|| format!("{}: not a FAT file system that can be read", self.name))?;
+        let result = f(&fs);
+        let unmounted = fs.unmount();
+        let value = result.with_context(|| format!("{}: {what}", self.name))?;
+        unmounted.with_context(|| format!("{}: cannot unmount after {what}", self.name))?;
+        if writes {
+            self.storage
+                .borrow_mut()
+                .sync()
+                .with_context(|| format!("{}: cannot sync after {what}", self.name))?;
+        }
+        Ok(value)
+    }
+}
+
+fn open_parent<'a>(fs: &'a Fs, path: &str, create: bool) -> io::Result<(FatDir<'a>, String)> {
+    let mut dir = fs.root_dir();
+    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let last = parts.pop().unwrap_or("").to_string();
+    for p in parts {
+        dir = match dir.open_dir(p) {
+            Ok(d) => d,
+            Err(e) if create && e.kind() == io::ErrorKind::NotFound => dir.create_dir(p)?,
+            Err(e) => return Err(e),
+        };
+    }
+    Ok((dir, last))
+}
+
+fn find_entry<'a>(dir: &FatDir<'a>, name: &str) -> io::Result<Option<fatfs::DirEntry<'a, Window>>> {
+    for e in dir.iter() {
+        let e = e?;
+        if e.file_name().eq_ignore_ascii_case(name) {
+            return Ok(Some(e));
+        }
+    }
+    Ok(None)
+}
+
+fn remove_tree(dir: &FatDir<'_>, name: &str) -> io::Result<()> {
+    let Some(entry) = find_entry(dir, name)? else {
+        return Ok(());
+    };
+    if entry.is_dir() {
+        let sub = entry.to_dir();
+        let names: Vec<String> = sub
+            .iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| n != "." && n != "..")
+            .collect();
+        for n in names {
+            remove_tree(&sub, &n)?;
+        }
+    }
+    dir.remove(name)
+}
+
+impl BootFs for ImageBootFs {
+    fn describe(&self) -> String {
+        if self.start == 0 {
+            self.name.clone()
+        } else {
+            format!("{} (FAT partition at byte {})", self.name, self.start)
+        }
+    }
+
+    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+        let path = clean(path)?;
+        self.with_fs(&format!("cannot read {path}"), false, |fs| {
+            let (dir, name) = match open_parent(fs, &path, false) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            match find_entry(&dir, &name)? {
+                Some(e) if e.is_file() => {
+                    let mut bytes = Vec::new();
+                    e.to_file().read_to_end(&mut bytes)?;
+                    Ok(Some(bytes))
+                }
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn create(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        let path = clean(path)?;
+        self.with_fs(&format!("cannot write {path}"), true, |fs| {
+            let (dir, name) = open_parent(fs, &path, true)?;
+            if find_entry(&dir, &name)?.is_some() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
+            }
+            let mut f = dir.create_file(&name)?;
+            let written = f.write_all(data).and_then(|()| f.flush());
+            if let Err(e) = written {
+                drop(f);
+                // Give back the clusters of the partial file (best effort): nothing names it.
+                let _ = dir.remove(&name);
+                let kind = if fs.stats().map(|s| s.free_clusters() == 0).unwrap_or(false) {
+                    io::ErrorKind::StorageFull
+                } else {
+                    e.kind()
+                };
+                return Err(io::Error::new(
+                    kind,
+                    format!("{e} (boot partition full? free space with `atomboot admin cleanup`)"),
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    fn overwrite(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        let path = clean(path)?;
+        self.with_fs(&format!("cannot overwrite {path} in place"), true, |fs| {
+            let (dir, name) = open_parent(fs, &path, false)?;
+            let entry = find_entry(&dir, &name)?.ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "missing (run `atomboot admin init-fs --boot` on this partition)",
+                )
+            })?;
+            if entry.len() != data.len() as u64 {
+                return Err(io::Error::other(format!(
+                    "has {} bytes, expected its fixed size {}",
+                    entry.len(),
+                    data.len()
+                )));
+            }
+            let mut f = entry.to_file();
+            f.write_all(data)?;
+            f.flush()
+        })
+    }
+
+    fn remove_dir_all(&mut self, path: &str) -> Result<()> {
+        let path = clean(path)?;
+        self.with_fs(&format!("cannot remove {path}"), true, |fs| {
+            let (dir, name) = match open_parent(fs, &path, false) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            remove_tree(&dir, &name)
+        })
+    }
+
+    fn list_dir(&mut self, path: &str) -> Result<Vec<String>> {
+        let path = clean(path)?;
+        self.with_fs(&format!("cannot list {path}"), false, |fs| {
+            let dir = if path.is_empty() {
+                fs.root_dir()
+            } else {
+                match fs.root_dir().open_dir(&path) {
+                    Ok(d) => d,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(e),
+                }
+            };
+            let mut names: Vec<String> = dir
+                .iter()
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .filter(|n| n != "." && n != "..")
+                .collect();
+            names.sort();
+            Ok(names)
+        })
+    }
+
+    fn create_dir_all(&mut self, path: &str) -> Result<()> {
+        let path = clean(path)?;
+        if path.is_empty() {
+            return Ok(());
+        }
+        self.with_fs(&format!("cannot create directory {path}"), true, |fs| {
+            let mut dir = fs.root_dir();
+            for p in path.split('/') {
+                dir = match dir.open_dir(p) {
+                    Ok(d) => d,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => dir.create_dir(p)?,
+                    Err(e) => return Err(e),
+                };
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,309 @@
+//! Fixtures shared by the admin_* tests (included with `#[path]`; no tests of its own).
+#![allow(dead_code)]
+
+use host_tools::deploy::bootfs::{BootFs, ImageBootFs, MemStorage, Storage};
+use host_tools::deploy::counters;
+use host_tools::deploy::source::TreeSource;
+use host_tools::deploy::{verbs, Admin, DeploymentId, Sysroot};
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::rc::Rc;
+
+/// Deterministic bytes.
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A minimal flattened device tree whose root has `compatible`.
+pub fn dtb(compatible: &[&str]) -> Vec<u8> {
+    let be = |v: u32| v.to_be_bytes();
+    let mut value = Vec::new();
+    for c in compatible {
+        value.extend_from_slice(c.as_bytes());
+        value.push(0);
+    }
+    let strings = b"compatible\0".to_vec();
+    let mut st = Vec::new();
+    st.extend_from_slice(&be(1)); // BEGIN_NODE ""
+    st.extend_from_slice(&[0, 0, 0, 0]);
+    st.extend_from_slice(&be(3)); // PROP
+    st.extend_from_slice(&be(value.len() as u32));
+    st.extend_from_slice(&be(0));
+    st.extend_from_slice(&value);
+    while st.len() % 4 != 0 {
+        st.push(0);
+    }
+    st.extend_from_slice(&be(2)); // END_NODE
+    st.extend_from_slice(&be(9)); // END
+    let off_rsv = 40u32;
+    let off_struct = off_rsv + 16;
+    let off_strings = off_struct + st.len() as u32;
+    let total = off_strings + strings.len() as u32;
+    let mut out = Vec::new();
+    for v in [
+        0xd00d_feed,
+        total,
+        off_struct,
+        off_strings,
+        off_rsv,
+        17,
+        16,
+        0,
+        strings.len() as u32,
+        st.len() as u32,
+    ] {
+        out.extend_from_slice(&be(v));
+    }
+    out.extend_from_slice(&[0u8; 16]);
+    out.extend_from_slice(&st);
+    out.extend_from_slice(&strings);
+    out
+}
+
+/// A commit tree with boot files under usr/lib/modules/<kver>/.
+pub fn tree(dir: &Path, seed: u64, kernel_len: usize, fdt: Option<Vec<u8>>) -> PathBuf {
+    let t = dir.join(format!("tree-{seed}"));
+    let m = t.join("usr/lib/modules/6.1.0-test");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(m.join("vmlinuz"), bytes(seed, kernel_len)).unwrap();
+    std::fs::write(
+        m.join("initramfs.img"),
+        bytes(seed + 1000, kernel_len / 2 + 7),
+    )
+    .unwrap();
+    if let Some(f) = fdt {
+        std::fs::write(m.join("devicetree"), f).unwrap();
+    }
+    std::fs::create_dir_all(t.join("etc")).unwrap();
+    std::fs::write(t.join("etc/os-release"), format!("VERSION_ID={seed}\n")).unwrap();
+    t
+}
+
+/// A real FAT16 image made by mkfs.vfat (dosfstools); a missing tool fails the test.
+pub fn fat_image(path: &Path, kib: u32) {
+    let out = Command::new("mkfs.vfat")
+        .args(["-F", "16", "-s", "1", "-n", "BOOT", "-C"])
+        .arg(path)
+        .arg(kib.to_string())
+        .output()
+        .expect("mkfs.vfat (dosfstools) must be installed: scripts/setup.sh");
+    assert!(
+        out.status.success(),
+        "mkfs.vfat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test world: sysroot, stand-in repository, FAT boot image.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub sysroot: PathBuf,
+    pub image: PathBuf,
+    pub source: TreeSource,
+}
+
+impl World {
+    pub fn new(kib: u32) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let sysroot = dir.path().join("sysroot");
+        verbs::init_fs(&sysroot, Some("am335x")).unwrap();
+        verbs::os_init(&sysroot, "debian").unwrap();
+        let image = dir.path().join("boot.img");
+        fat_image(&image, kib);
+        let mut fs = host_tools::deploy::bootfs::open(&image).unwrap();
+        verbs::init_boot(fs.as_mut()).unwrap();
+        let source = TreeSource::new(&dir.path().join("repo"));
+        World {
+            dir,
+            sysroot,
+            image,
+            source,
+        }
+    }
+
+    /// Adds commit `name` (seed) with an am335x device tree.
+    pub fn commit(&self, name: &str, seed: u64, kernel_len: usize) -> String {
+        let t = tree(
+            self.dir.path(),
+            seed,
+            kernel_len,
+            Some(dtb(&["ti,am335x-bone-black", "ti,am33xx"])),
+        );
+        self.source.add_commit(name, name, &t).unwrap()
+    }
+
+    pub fn admin_on(&self, boot: Box<dyn BootFs>, cmdline: Option<String>) -> Admin<'_> {
+        Admin {
+            sysroot: Sysroot::new(&self.sysroot),
+            boot,
+            source: Some(&self.source),
+            cmdline,
+            board: host_tools::deploy::board::lookup("am335x"),
+        }
+    }
+
+    pub fn admin(&self) -> Admin<'_> {
+        self.admin_on(host_tools::deploy::bootfs::open(&self.image).unwrap(), None)
+    }
+
+    pub fn image_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.image).unwrap()
+    }
+}
+
+/// One logged storage operation.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Write { offset: u64, data: Vec<u8> },
+    Sync,
+}
+
+/// Storage that applies writes to memory and logs every write and sync.
+pub struct LoggingStorage {
+    pub mem: MemStorage,
+    pub log: Rc<RefCell<Vec<Op>>>,
+    /// Fail every write after this many writes (ENOSPC / EROFS simulation), with this error kind.
+    pub fail_after: Option<(usize, io::ErrorKind)>,
+}
+
+impl Read for LoggingStorage {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.mem.read(buf)
+    }
+}
+impl Write for LoggingStorage {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let writes = self
+            .log
+            .borrow()
+            .iter()
+            .filter(|o| matches!(o, Op::Write { .. }))
+            .count();
+        if let Some((n, kind)) = self.fail_after {
+            if writes >= n {
+                return Err(io::Error::new(kind, "injected failure"));
+            }
+        }
+        let offset = self.mem.stream_position()?;
+        let n = self.mem.write(buf)?;
+        self.log.borrow_mut().push(Op::Write {
+            offset,
+            data: buf[..n].to_vec(),
+        });
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+impl Seek for LoggingStorage {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.mem.seek(pos)
+    }
+}
+impl Storage for LoggingStorage {
+    fn sync(&mut self) -> io::Result<()> {
+        self.log.borrow_mut().push(Op::Sync);
+        Ok(())
+    }
+}
+
+/// A boot fs over a copy of `image` whose writes are logged into `log`.
+pub fn logged(image: Vec<u8>, log: Rc<RefCell<Vec<Op>>>) -> Box<dyn BootFs> {
+    Box::new(
+        ImageBootFs::new(
+            Box::new(LoggingStorage {
+                mem: MemStorage::new(image),
+                log,
+                fail_after: None,
+            }),
+            "logged.img".into(),
+        )
+        .unwrap(),
+    )
+}
+
+/// `base` with the first `k` logged ops applied; with `torn`, op `k` (a write) applied half.
+pub fn replay(base: &[u8], ops: &[Op], k: usize, torn: bool) -> Vec<u8> {
+    let mut img = base.to_vec();
+    let apply = |img: &mut Vec<u8>, offset: u64, data: &[u8]| {
+        let o = offset as usize;
+        img[o..o + data.len()].copy_from_slice(data);
+    };
+    for op in &ops[..k] {
+        if let Op::Write { offset, data } = op {
+            apply(&mut img, *offset, data);
+        }
+    }
+    if torn {
+        if let Some(Op::Write { offset, data }) = ops.get(k) {
+            apply(&mut img, *offset, &data[..data.len() / 2]);
+        }
+    }
+    img
+}
+
+/// What boots from a partition image: the deployment, the slot and why. Interim model of the agent
+/// (DESIGN.md section 3) until boot-agent lands on main: select the loader copy with `uenv`, apply the
+/// counter rule, verify every file by SHA-256 and size, fall back when the chosen entry does not verify.
+pub fn boots(image: &[u8]) -> Result<(DeploymentId, &'static str), String> {
+    let mut fs = ImageBootFs::new(Box::new(MemStorage::new(image.to_vec())), "cut.img".into())
+        .map_err(|e| format!("{e:#}"))?;
+    let config = host_tools::deploy::loader::read(&mut fs)
+        .map_err(|e| format!("{e:#}"))?
+        .ok_or("no valid loader copy")?;
+    let c = counters::read(&mut fs).map_err(|e| format!("{e:#}"))?;
+    let num = |n: &str, d: u32| c.get(n).and_then(|v| v.parse::<u32>().ok()).unwrap_or(d);
+    let trial = c.get("upgrade_available") == Some("1");
+    let over = trial && num("bootcount", 0) + 1 > num("bootlimit", 3);
+    let order: Vec<(&'static str, _)> = if over {
+        vec![
+            ("fallback", config.fallback.clone()),
+            ("primary", Some(config.primary.clone())),
+        ]
+    } else {
+        vec![
+            ("primary", Some(config.primary.clone())),
+            ("fallback", config.fallback.clone()),
+        ]
+    };
+    for (slot, entry) in order {
+        let Some(e) = entry else { continue };
+        let ok = e.files.iter().flatten().all(|f| match fs.read(&f.path) {
+            Ok(Some(b)) => b.len() == f.size as usize && Sha256::digest(&b)[..] == f.sha256,
+            _ => false,
+        });
+        if ok {
+            return e
+                .deployment()
+                .map(|d| (d, slot))
+                .ok_or_else(|| format!("entry {slot} has no ostree="));
+        }
+    }
+    Err("no entry verifies".into())
+}
+
+/// Every file named by every entry of the selected copy verifies.
+pub fn all_named_files_verify(image: &[u8]) -> bool {
+    let mut fs =
+        ImageBootFs::new(Box::new(MemStorage::new(image.to_vec())), "cut.img".into()).unwrap();
+    let Ok(Some(config)) = host_tools::deploy::loader::read(&mut fs) else {
+        return false;
+    };
+    let entries = [Some(config.primary), config.fallback];
+    entries
+        .iter()
+        .flatten()
+        .all(|e| host_tools::deploy::bootfiles::verify(&mut fs, e).unwrap_or(false))
+}
