@@ -307,3 +307,19 @@ pub fn all_named_files_verify(image: &[u8]) -> bool {
         .flatten()
         .all(|e| host_tools::deploy::bootfiles::verify(&mut fs, e).unwrap_or(false))
 }
+
+/// fsck.vfat -n finds nothing to repair.
+pub fn fsck_clean(image: &Path) {
+    let out = Command::new("fsck.vfat")
+        .arg("-n")
+        .arg(image)
+        .output()
+        .expect("fsck.vfat (dosfstools)");
+    assert!(
+        out.status.success(),
+        "fsck.vfat -n {}: {}{}",
+        image.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -60,6 +60,7 @@ fn cut_points(
     }
     let fin = replay(&base, &ops, ops.len(), false);
     std::fs::write(&world.image, &fin).unwrap();
+    fsck_clean(&world.image);
     eprintln!(
         "{what}: {} writes, {} syncs, {points} cut points",
         writes,

@@ -451,18 +451,91 @@ impl ImageBootFs {
     }
 }
 
+impl ImageBootFs {
+    /// fatfs 0.3 writes a long-name entry before the `.` and `..` entries of a directory it creates, so
+    /// `.` is not in slot 0 and `..` not in slot 1, as the FAT specification and fsck.vfat require. This
+    /// finds directories with exactly that layout (a fresh directory's first cluster: LFN, `.`, LFN, `..`)
+    /// and rewrites their first four slots as `.`, `..`, deleted, deleted. Only new, still unnamed directories
+    /// have that layout.
+    fn fix_dot_entries(&mut self) -> Result<()> {
+        let name = self.name.clone();
+        let r = (|| -> io::Result<()> {
+            let mut st = self.storage.borrow_mut();
+            let mut bpb = [0u8; 64];
+            st.seek(SeekFrom::Start(self.start))?;
+            st.read_exact(&mut bpb)?;
+            let u16at = |o: usize| u16::from_le_bytes([bpb[o], bpb[o + 1]]) as u64;
+            let u32at =
+                |o: usize| u32::from_le_bytes([bpb[o], bpb[o + 1], bpb[o + 2], bpb[o + 3]]) as u64;
+            let bps = u16at(11);
+            let spc = bpb[13] as u64;
+            let reserved = u16at(14);
+            let fats = bpb[16] as u64;
+            let root_entries = u16at(17);
+            let total = if u16at(19) != 0 { u16at(19) } else { u32at(32) };
+            let fat_size = if u16at(22) != 0 { u16at(22) } else { u32at(36) };
+            if bps == 0 || spc == 0 {
+                return Err(io::Error::other("bad BPB"));
+            }
+            let first_data = reserved + fats * fat_size + (root_entries * 32).div_ceil(bps);
+            let clusters = total.saturating_sub(first_data) / spc;
+            let mut head = [0u8; 128];
+            for c in 0..clusters {
+                let off = self.start + (first_data + c * spc) * bps;
+                st.seek(SeekFrom::Start(off))?;
+                st.read_exact(&mut head)?;
+                let is_lfn = |e: &[u8]| e[11] == 0x0f;
+                let dot = &head[32..64];
+                let dotdot = &head[96..128];
+                if is_lfn(&head[0..32])
+                    && is_lfn(&head[64..96])
+                    && &dot[0..11] == b".          "
+                    && &dotdot[0..11] == b"..         "
+                    && dot[11] & 0x10 != 0
+                    && dotdot[11] & 0x10 != 0
+                {
+                    let mut fixed = [0u8; 128];
+                    fixed[0..32].copy_from_slice(dot);
+                    fixed[32..64].copy_from_slice(dotdot);
+                    // Slots 2 and 3 become deleted entries (0xe5), not end markers: entries that
+                    // follow them (files created in the same operation) stay visible.
+                    fixed[64] = 0xe5;
+                    fixed[96] = 0xe5;
+                    st.seek(SeekFrom::Start(off))?;
+                    st.write_all(&fixed)?;
+                    st.sync()?;
+                }
+            }
+            Ok(())
+        })();
+        r.with_context(|| format!("{name}: cannot fix the . and .. entries of a new directory"))
+    }
+}
+
 fn open_parent<'a>(fs: &'a Fs, path: &str, create: bool) -> io::Result<(FatDir<'a>, String)> {
+    open_parent_created(fs, path, create).map(|(d, n, _)| (d, n))
+}
+
+fn open_parent_created<'a>(
+    fs: &'a Fs,
+    path: &str,
+    create: bool,
+) -> io::Result<(FatDir<'a>, String, bool)> {
     let mut dir = fs.root_dir();
+    let mut created = false;
     let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let last = parts.pop().unwrap_or("").to_string();
     for p in parts {
         dir = match dir.open_dir(p) {
             Ok(d) => d,
-            Err(e) if create && e.kind() == io::ErrorKind::NotFound => dir.create_dir(p)?,
+            Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
+                created = true;
+                dir.create_dir(p)?
+            }
             Err(e) => return Err(e),
         };
     }
-    Ok((dir, last))
+    Ok((dir, last, created))
 }
 
 fn find_entry<'a>(dir: &FatDir<'a>, name: &str) -> io::Result<Option<fatfs::DirEntry<'a, Window>>> {
@@ -524,8 +597,8 @@ impl BootFs for ImageBootFs {
 
     fn create(&mut self, path: &str, data: &[u8]) -> Result<()> {
         let path = clean(path)?;
-        self.with_fs(&format!("cannot write {path}"), true, |fs| {
-            let (dir, name) = open_parent(fs, &path, true)?;
+        let created = self.with_fs(&format!("cannot write {path}"), true, |fs| {
+            let (dir, name, created) = open_parent_created(fs, &path, true)?;
             if find_entry(&dir, &name)?.is_some() {
                 return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
             }
@@ -545,8 +618,12 @@ impl BootFs for ImageBootFs {
                     format!("{e} (boot partition full? free space with `atomboot admin cleanup`)"),
                 ));
             }
-            Ok(())
-        })
+            Ok(created)
+        })?;
+        if created {
+            self.fix_dot_entries()?;
+        }
+        Ok(())
     }
 
     fn overwrite(&mut self, path: &str, data: &[u8]) -> Result<()> {
@@ -612,16 +689,24 @@ impl BootFs for ImageBootFs {
         if path.is_empty() {
             return Ok(());
         }
-        self.with_fs(&format!("cannot create directory {path}"), true, |fs| {
+        let created = self.with_fs(&format!("cannot create directory {path}"), true, |fs| {
             let mut dir = fs.root_dir();
+            let mut created = false;
             for p in path.split('/') {
                 dir = match dir.open_dir(p) {
                     Ok(d) => d,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => dir.create_dir(p)?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        created = true;
+                        dir.create_dir(p)?
+                    }
                     Err(e) => return Err(e),
                 };
             }
-            Ok(())
-        })
+            Ok(created)
+        })?;
+        if created {
+            self.fix_dot_entries()?;
+        }
+        Ok(())
     }
 }
