@@ -262,3 +262,44 @@ fn cli_on_fat_image() {
 fn cli_on_boot_directory() {
     scenario(false);
 }
+
+#[test]
+fn unlock_development_is_dropped_by_deploy_hotfix_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sysroot, boot, repo) = setup(dir.path(), true);
+    let cli = Cli {
+        sysroot: &sysroot,
+        boot: &boot,
+        repo: &repo,
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+        .args(["admin", "--board", "am335x", "--boot"])
+        .arg(&boot)
+        .arg("init-fs")
+        .arg(&sysroot)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    cli.ok(&["os-init", "debian"]);
+    cli.ok(&["deploy", "origin:os/stable"]);
+    let v1 = cli.status(&[])["deployments"][0]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let marker = sysroot.join(format!("{}.unlocked", v1.trim_start_matches('/')));
+    let cmdline = dir.path().join("cmdline");
+    std::fs::write(&cmdline, format!("ostree={v1}\n")).unwrap();
+    let cl = cmdline.to_str().unwrap();
+    assert!(cli.ok(&["unlock", "--cmdline", cl]).contains("development"));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "development\n");
+    assert!(sysroot
+        .join(format!("{}.usr-upper", v1.trim_start_matches('/')))
+        .is_dir());
+    let (ok, _, err) = cli.run(&["unlock", "--cmdline", cl]);
+    assert!(!ok && err.contains("already unlocked"), "{err}");
+    cli.ok(&["deploy", "--cmdline", cl, "v2"]);
+    assert!(!marker.exists(), "development unlock survived a deploy");
+    cli.ok(&["unlock", "--hotfix", "--cmdline", cl]);
+    cli.ok(&["deploy", "--cmdline", cl, "v2"]);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "hotfix\n");
+}

@@ -80,6 +80,12 @@ pub enum AdminCommand {
     MarkGood,
     /// Remove boot files and deployments no loader copy names.
     Cleanup,
+    /// A writable overlay on /usr of the booted deployment (dropped by the next deploy unless --hotfix).
+    Unlock {
+        /// Keep the overlay across deploys (a hotfix on this deployment).
+        #[arg(long)]
+        hotfix: bool,
+    },
     /// Deploy the default's origin ref if it moved.
     Upgrade {
         /// Kernel argument K=V to add (repeatable).
@@ -213,6 +219,21 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             for r in admin.cleanup()? {
                 println!("removed {r}");
             }
+        }
+        AdminCommand::Unlock { hotfix } => {
+            let live = place.sysroot == Path::new("/") && place.cmdline.is_none();
+            let (id, upper) = admin.unlock(hotfix, live)?;
+            println!(
+                "{} unlocked ({}): /usr overlay upper directory {}{}",
+                id.short(),
+                if hotfix { "hotfix" } else { "development" },
+                upper.display(),
+                if live {
+                    ""
+                } else {
+                    "; takes effect at the next boot"
+                }
+            );
         }
         AdminCommand::Upgrade { kargs } => {
             need_source()?;

@@ -108,6 +108,22 @@ impl Sysroot {
             .join(format!("{}.origin", id.path().trim_start_matches('/')))
     }
 
+    /// `<deployment>.unlocked`: `development` or `hotfix` (see `admin unlock`).
+    pub fn unlock_file(&self, id: &DeploymentId) -> PathBuf {
+        self.root
+            .join(format!("{}.unlocked", id.path().trim_start_matches('/')))
+    }
+
+    /// The overlay's upper and work directories for an unlocked deployment.
+    pub fn overlay_dirs(&self, id: &DeploymentId) -> (PathBuf, PathBuf) {
+        let base = id.path();
+        let base = base.trim_start_matches('/');
+        (
+            self.root.join(format!("{base}.usr-upper")),
+            self.root.join(format!("{base}.usr-work")),
+        )
+    }
+
     /// `/ostree/atomboot/failed-commits`.
     pub fn failed_file(&self) -> PathBuf {
         self.root.join("ostree/atomboot/failed-commits")

@@ -245,8 +245,70 @@ impl<'a> Admin<'a> {
             loader::write(self.boot.as_mut(), &entry, fallback.as_ref())?;
         }
         loader::write(self.boot.as_mut(), &entry, fallback.as_ref())?;
+        self.drop_development_unlocks()?;
         self.cleanup()?;
         Ok(id)
+    }
+
+    /// A deploy ends every `unlock` without `--hotfix`.
+    fn drop_development_unlocks(&mut self) -> Result<()> {
+        for d in self.sysroot.deployments()? {
+            let marker = self.sysroot.unlock_file(&d);
+            if std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == "development") {
+                std::fs::remove_file(&marker)
+                    .with_context(|| format!("cannot remove {}", marker.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `admin unlock [--hotfix]`: marks the booted (or, offline, the default) deployment for a writable
+    /// overlay on /usr (the initramfs mounts it; see docs/FORMATS.md) and, on a running system, mounts it
+    /// now. Returns the deployment and the upper directory.
+    pub fn unlock(
+        &mut self,
+        hotfix: bool,
+        mount_now: bool,
+    ) -> Result<(DeploymentId, std::path::PathBuf)> {
+        let id = match self.booted() {
+            Some(b) => b,
+            None => self
+                .config()?
+                .and_then(|c| c.primary.deployment())
+                .ok_or_else(|| anyhow!("no booted or default deployment to unlock"))?,
+        };
+        let marker = self.sysroot.unlock_file(&id);
+        let mode = if hotfix { "hotfix" } else { "development" };
+        if let Ok(cur) = std::fs::read_to_string(&marker) {
+            if cur.trim() == "hotfix" || cur.trim() == mode {
+                bail!(
+                    "deployment {} is already unlocked ({})",
+                    id.short(),
+                    cur.trim()
+                );
+            }
+        }
+        let (upper, work) = self.sysroot.overlay_dirs(&id);
+        for d in [&upper, &work] {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
+        write_atomic(&marker, format!("{mode}\n").as_bytes())?;
+        if mount_now {
+            let status = std::process::Command::new("mount")
+                .args(["-t", "overlay", "overlay", "-o"])
+                .arg(format!(
+                    "lowerdir=/usr,upperdir={},workdir={}",
+                    upper.display(),
+                    work.display()
+                ))
+                .arg("/usr")
+                .status()
+                .context("cannot run mount")?;
+            if !status.success() {
+                bail!("mount -t overlay on /usr failed ({status}); the unlock takes effect at the next boot");
+            }
+        }
+        Ok((id, upper))
     }
 
     /// `admin mark-good`: the running system is healthy.
@@ -333,7 +395,8 @@ impl<'a> Admin<'a> {
                 }
             }
         }
-        for d in self.sysroot.deployments()? {
+        // Offline on a boot image alone there may be no sysroot: list what the boot config names.
+        for d in self.sysroot.deployments().unwrap_or_default() {
             if !v.contains(&d) {
                 v.push(d);
             }
@@ -373,6 +436,10 @@ impl<'a> Admin<'a> {
                     std::fs::remove_dir_all(&dir)
                         .with_context(|| format!("cannot remove {}", dir.display()))?;
                     let _ = std::fs::remove_file(self.sysroot.origin_file(&d));
+                    let _ = std::fs::remove_file(self.sysroot.unlock_file(&d));
+                    let (upper, work) = self.sysroot.overlay_dirs(&d);
+                    let _ = std::fs::remove_dir_all(upper);
+                    let _ = std::fs::remove_dir_all(work);
                     removed.push(d.path());
                 }
             }
