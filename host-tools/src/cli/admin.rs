@@ -86,6 +86,39 @@ pub enum AdminCommand {
         #[arg(long)]
         hotfix: bool,
     },
+    /// A flashable disk image: MBR, FAT boot partition (board files, agent, boot.scr, boot files, loader
+    /// copies, env pair), ext4 root with the sysroot and one deployment. Needs --board.
+    Image {
+        /// Stateroot.
+        #[arg(long, default_value = "debian")]
+        os: String,
+        /// Kernel argument K=V (repeatable).
+        #[arg(long = "karg")]
+        kargs: Vec<String>,
+        /// The agent binary to put in the boot partition's root.
+        #[arg(long)]
+        agent: Option<PathBuf>,
+        /// The boot script (boot.scr, made with mkimage) for the boot partition's root.
+        #[arg(long)]
+        boot_scr: Option<PathBuf>,
+        /// Every file of this directory goes to the boot partition's root (default target/board/BOARD
+        /// when it exists).
+        #[arg(long)]
+        board_dir: Option<PathBuf>,
+        /// Boot partition size in MiB.
+        #[arg(long, default_value_t = 64)]
+        boot_size: u64,
+        /// Root partition size in MiB.
+        #[arg(long, default_value_t = 512)]
+        root_size: u64,
+        /// Skip the device tree check.
+        #[arg(long)]
+        force: bool,
+        /// What to deploy.
+        refspec: String,
+        /// The disk image to write.
+        output: PathBuf,
+    },
     /// Deploy the default's origin ref if it moved.
     Upgrade {
         /// Kernel argument K=V to add (repeatable).
@@ -147,6 +180,57 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             println!("initialised sysroot {}", dir.display());
             return Ok(ExitCode::SUCCESS);
         }
+        AdminCommand::Image {
+            os,
+            kargs,
+            agent,
+            boot_scr,
+            board_dir,
+            boot_size,
+            root_size,
+            force,
+            refspec,
+            output,
+        } => {
+            let board = place
+                .board
+                .clone()
+                .ok_or_else(|| anyhow!("admin image needs --board (am335x, qemu-virt)"))?;
+            let mut files = Vec::new();
+            let dir = board_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("target/board").join(&board));
+            if board_dir.is_some() || dir.is_dir() {
+                let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+                    .with_context(|| format!("cannot list board files in {}", dir.display()))?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file())
+                    .collect();
+                names.sort();
+                files.extend(names);
+            }
+            files.extend(agent.clone());
+            files.extend(boot_scr.clone());
+            let tree_path = place.tree_source.clone().ok_or_else(|| anyhow!("admin image needs a repository (--tree-source until the OSTree repository is wired in)"))?;
+            let source = deploy::source::TreeSource::new(&tree_path);
+            let id = deploy::image::build(
+                &source,
+                &deploy::image::ImageOptions {
+                    board,
+                    os: os.clone(),
+                    refspec: refspec.clone(),
+                    kargs: kargs.clone(),
+                    boot_files: files,
+                    boot_mib: *boot_size,
+                    root_mib: *root_size,
+                    force: *force,
+                },
+                output,
+            )?;
+            println!("wrote {} with {}", output.display(), id.path());
+            return Ok(ExitCode::SUCCESS);
+        }
         AdminCommand::OsInit { os } => {
             deploy::verbs::os_init(&place.sysroot, os)?;
             println!("stateroot {os} ready");
@@ -182,7 +266,9 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
         Ok(())
     };
     match args.cmd {
-        AdminCommand::InitFs { .. } | AdminCommand::OsInit { .. } => unreachable!(),
+        AdminCommand::InitFs { .. } | AdminCommand::OsInit { .. } | AdminCommand::Image { .. } => {
+            unreachable!()
+        }
         AdminCommand::Deploy {
             os,
             kargs,

@@ -21,7 +21,7 @@ enum Command {
     #[command(subcommand)]
     Env(env::EnvCommand),
     /// Deployments, boot files, the boot configuration and the boot counters (OSTree's admin verbs).
-    Admin(admin::AdminArgs),
+    Admin(Box<admin::AdminArgs>),
 }
 
 /// Parses the command line, runs the verb, and maps errors to a message on stderr and exit code 1.
@@ -29,7 +29,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Env(cmd) => env::run(cmd),
-        Command::Admin(args) => admin::run(args),
+        Command::Admin(args) => admin::run(*args),
     };
     match result {
         Ok(code) => code,

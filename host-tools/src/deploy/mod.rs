@@ -7,6 +7,7 @@ pub mod bootfiles;
 pub mod bootfs;
 pub mod counters;
 pub mod fdtcheck;
+pub mod image;
 pub mod layout;
 pub mod loader;
 pub mod source;
