@@ -203,3 +203,58 @@ impl Resolve for World {
         self.source.resolve(r).unwrap()
     }
 }
+
+/// Deploying while the agent has rolled back (the default failed, its fallback runs): at no cut may the
+/// failed deployment boot; the new one takes over only with the good one as its fallback.
+#[test]
+fn deploy_after_automatic_rollback_never_boots_the_failed_one() {
+    let w = World::new(4096);
+    w.commit("v1", 1, 4000);
+    w.commit("v2", 2, 4500);
+    let v3c = w.commit("v3", 3, 3500);
+    let v1 = deploy(&mut w.admin(), "v1");
+    w.admin().mark_good().unwrap();
+    let v2 = w
+        .admin_on(
+            host_tools::deploy::bootfs::open(&w.image).unwrap(),
+            cmdline(&v1),
+        )
+        .deploy(&DeployOptions {
+            refspec: "v2".into(),
+            ..Default::default()
+        });
+    let v2 = v2.unwrap();
+    counters::write(
+        &mut *w.admin().boot,
+        &[
+            ("bootcount", Some("4")),
+            ("atomboot_rollback", Some("1")),
+            ("atomboot_slot", Some("fallback")),
+            ("atomboot_reason", Some("bootcount 4 over bootlimit 3")),
+        ],
+    )
+    .unwrap();
+    assert_eq!(boots(&w.image_bytes()).unwrap(), (v1.clone(), "fallback"));
+    let v3 = DeploymentId {
+        os: "debian".into(),
+        commit: v3c,
+        serial: 0,
+    };
+    let n = cut_points(
+        &w,
+        cmdline(&v1),
+        "deploy v3 after rollback",
+        &[&v1, &v3],
+        |a| {
+            assert_eq!(deploy(a, "v3"), v3);
+        },
+    );
+    let c = w.admin().config().unwrap().unwrap();
+    assert_eq!(c.primary.deployment(), Some(v3));
+    assert_eq!(c.fallback.and_then(|f| f.deployment()), Some(v1));
+    assert!(host_tools::deploy::Sysroot::new(&w.sysroot)
+        .failed()
+        .iter()
+        .any(|(c, _)| *c == v2.commit));
+    eprintln!("deploy after rollback: {n} cut points");
+}
