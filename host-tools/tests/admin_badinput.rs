@@ -191,7 +191,7 @@ fn write_error_at_every_point_of_a_deploy() {
         assert!(n < 5000, "deploy never finished");
     }
     eprintln!("deploy failed cleanly at {failures} injected write errors");
-    assert!(failures > 100);
+    assert!(failures > 20, "only {failures} write points");
 }
 
 #[test]

@@ -234,8 +234,26 @@ pub fn logged(image: Vec<u8>, log: Rc<RefCell<Vec<Op>>>) -> Box<dyn BootFs> {
     )
 }
 
-/// `base` with the first `k` logged ops applied; with `torn`, op `k` (a write) applied half.
+/// `base` with the first `k` logged ops applied; with `torn`, op `k` (a write) applied up to the sector
+/// boundary nearest its middle (a device may tear a multi-sector write between sectors; a write inside one
+/// sector is taken as atomic). A write that does not cross a sector boundary has no torn variant.
 pub fn replay(base: &[u8], ops: &[Op], k: usize, torn: bool) -> Vec<u8> {
+    replay_with(base, ops, k, if torn { Tear::Sector } else { Tear::None })
+}
+
+/// How the write after the cut point is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tear {
+    /// Not at all.
+    None,
+    /// Up to the sector boundary nearest its middle (see [`tear_point`]).
+    Sector,
+    /// Its first half, byte-exact: stricter than any device (sub-sector writes torn too).
+    Half,
+}
+
+/// [`replay`] with a choice of tearing model.
+pub fn replay_with(base: &[u8], ops: &[Op], k: usize, tear: Tear) -> Vec<u8> {
     let mut img = base.to_vec();
     let apply = |img: &mut Vec<u8>, offset: u64, data: &[u8]| {
         let o = offset as usize;
@@ -246,12 +264,31 @@ pub fn replay(base: &[u8], ops: &[Op], k: usize, torn: bool) -> Vec<u8> {
             apply(&mut img, *offset, data);
         }
     }
-    if torn {
-        if let Some(Op::Write { offset, data }) = ops.get(k) {
-            apply(&mut img, *offset, &data[..data.len() / 2]);
+    if let Some(Op::Write { offset, data }) = ops.get(k) {
+        let cut = match tear {
+            Tear::None => None,
+            Tear::Sector => tear_point(*offset, data.len()),
+            Tear::Half => (data.len() > 1).then_some(data.len() / 2),
+        };
+        if let Some(cut) = cut {
+            apply(&mut img, *offset, &data[..cut]);
         }
     }
     img
+}
+
+/// Where a write of `len` bytes at `offset` can tear: the sector boundary nearest its middle, if any.
+pub fn tear_point(offset: u64, len: usize) -> Option<usize> {
+    let start = offset;
+    let end = offset + len as u64;
+    let mid = start + len as u64 / 2;
+    let boundary = (mid / 512) * 512;
+    let boundary = if boundary <= start {
+        boundary + 512
+    } else {
+        boundary
+    };
+    (boundary > start && boundary < end).then(|| (boundary - start) as usize)
 }
 
 /// What boots from a partition image: the deployment, the slot and why. Interim model of the agent

@@ -127,7 +127,7 @@ impl<'a> Admin<'a> {
         }
         let counters = counters::read(self.boot.as_mut())?;
         let config = self.config()?;
-        let rolled_back = self.note_rollback(&config, &counters)?;
+        let rolled_back = counters.rolled_back();
 
         // Check the commit out beside the deployments, find and check its boot files.
         let deploy_dir = self.sysroot.stateroot(&os).join("deploy");
@@ -194,6 +194,8 @@ impl<'a> Admin<'a> {
             kargs.push(k.clone());
         }
 
+        // The commit is good to go: only now record the failed default (bad input changes nothing).
+        self.note_rollback(&config, &counters)?;
         let serial = self
             .sysroot
             .deployments()?
