@@ -186,7 +186,9 @@ fn scenario(boot_is_image: bool) {
     assert!(!ok && err.contains("--force"), "{err}");
 
     // set-default 1 (v2 again, after all), rollback, undeploy 1, cleanup.
-    cli.ok(&["set-default", "1", "--cmdline", cl]);
+    let (ok, _, err) = cli.run(&["set-default", "1", "--cmdline", cl]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    cli.ok(&["set-default", "--force", "1", "--cmdline", cl]);
     assert_eq!(cli.status(&[])["deployments"][0]["path"], v2_path.as_str());
     cli.ok(&["rollback"]);
     assert_eq!(cli.status(&[])["deployments"][0]["path"], v1_path.as_str());

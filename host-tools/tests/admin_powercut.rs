@@ -351,3 +351,35 @@ fn next_deploy_recovers_from_any_cut() {
     eprintln!("recovered from {recovered} cut states");
     assert!(recovered > 50, "only {recovered}");
 }
+
+/// set-default and undeploy under the same cut model.
+#[test]
+fn set_default_and_undeploy_cut_points() {
+    let w = World::new(4096);
+    w.commit("v1", 1, 4000);
+    w.commit("v2", 2, 4500);
+    let v1 = deploy(&mut w.admin(), "v1");
+    w.admin().mark_good().unwrap();
+    let v2 = w
+        .admin_on(
+            host_tools::deploy::bootfs::open(&w.image).unwrap(),
+            cmdline(&v1),
+        )
+        .deploy(&DeployOptions {
+            refspec: "v2".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut n = cut_points(&w, cmdline(&v2), "set-default 1", &[&v1, &v2], |a| {
+        a.set_default(1, false).unwrap();
+    });
+    assert_eq!(boots(&w.image_bytes()).unwrap(), (v1.clone(), "primary"));
+    n += cut_points(&w, cmdline(&v1), "undeploy 1", &[&v1], |a| {
+        a.undeploy(1).unwrap();
+    });
+    let c = w.admin().config().unwrap().unwrap();
+    assert_eq!(c.primary.deployment(), Some(v1));
+    assert!(c.fallback.is_none());
+    assert_eq!(w.admin().boot.list_dir("ostree").unwrap().len(), 1);
+    eprintln!("set-default + undeploy: {n} cut points");
+}

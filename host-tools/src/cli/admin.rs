@@ -71,6 +71,9 @@ pub enum AdminCommand {
     },
     /// Make deployment N the default.
     SetDefault {
+        /// Make it the default even if its commit failed before.
+        #[arg(long)]
+        force: bool,
         /// Index.
         n: usize,
     },
@@ -260,8 +263,11 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
         board: board_of(place)?,
     };
     let need_source = || -> Result<()> {
-        if admin_source_missing(source) {
-            bail!("no repository: the OSTree repository at {} is not supported by this build yet (pass --tree-source)", place.sysroot.join("ostree/repo").display());
+        if source.is_none() {
+            bail!(
+                "no repository: deploying from the OSTree repository {} is not wired in yet (pass --tree-source DIR)",
+                place.sysroot.join("ostree/repo").display()
+            );
         }
         Ok(())
     };
@@ -298,7 +304,7 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             }
         }
         AdminCommand::Undeploy { n } => println!("{}", admin.undeploy(n)?),
-        AdminCommand::SetDefault { n } => println!("{}", admin.set_default(n)?),
+        AdminCommand::SetDefault { n, force } => println!("{}", admin.set_default(n, force)?),
         AdminCommand::Rollback => println!("{}", admin.rollback()?),
         AdminCommand::MarkGood => println!("{}", admin.mark_good()?),
         AdminCommand::Cleanup => {
@@ -333,8 +339,4 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn admin_source_missing(source: Option<&dyn deploy::source::CommitSource>) -> bool {
-    source.is_none()
 }

@@ -494,9 +494,22 @@ impl<'a> Admin<'a> {
         Ok((config, list, id))
     }
 
-    /// `admin set-default N`.
-    pub fn set_default(&mut self, n: usize) -> Result<String> {
+    /// `admin set-default N` (a deployment whose commit failed needs `force`).
+    pub fn set_default(&mut self, n: usize, force: bool) -> Result<String> {
         let (config, _, id) = self.nth(n)?;
+        if !force {
+            if let Some((_, reason)) = self
+                .sysroot
+                .failed()
+                .into_iter()
+                .find(|(c, _)| *c == id.commit)
+            {
+                bail!(
+                    "deployment {n} ({}) failed before and was rolled back ({reason}); use --force",
+                    id.short()
+                );
+            }
+        }
         let current = config.as_ref().map(|c| c.primary.clone());
         if current.as_ref().and_then(|c| c.deployment()).as_ref() == Some(&id) {
             return Ok(format!("{} is already the default", id.short()));
