@@ -1,7 +1,7 @@
 //! `atomboot admin ...`: the deployer's verbs (OSTree's names and flags).
 
 use crate::deploy::{self, bootfs, status, Admin, DeployOptions, Sysroot};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +23,10 @@ pub struct Where {
     /// Board profile for the device tree check (default: SYSROOT/ostree/atomboot/board).
     #[arg(long, global = true)]
     board: Option<String>,
+    /// The OSTree repository to deploy from (default SYSROOT/ostree/repo; read with the `ostree` command
+    /// until the in-house repository is wired in).
+    #[arg(long, global = true)]
+    repo: Option<PathBuf>,
     /// Deploy from a plain-directory stand-in repository (refs/, commits/) instead of SYSROOT/ostree/repo.
     #[arg(long, global = true, hide = true)]
     tree_source: Option<PathBuf>,
@@ -215,10 +219,23 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             }
             files.extend(agent.clone());
             files.extend(boot_scr.clone());
-            let tree_path = place.tree_source.clone().ok_or_else(|| anyhow!("admin image needs a repository (--tree-source until the OSTree repository is wired in)"))?;
-            let source = deploy::source::TreeSource::new(&tree_path);
+            let tree_source;
+            let ostree_source;
+            let source: &dyn deploy::source::CommitSource = match &place.tree_source {
+                Some(p) => {
+                    tree_source = deploy::source::TreeSource::new(p);
+                    &tree_source
+                }
+                None => {
+                    let repo = place.repo.clone().ok_or_else(|| {
+                        anyhow!("admin image needs --repo REPO (the OSTree repository holding REF)")
+                    })?;
+                    ostree_source = deploy::source::OstreeCliSource::new(&repo);
+                    &ostree_source
+                }
+            };
             let id = deploy::image::build(
-                &source,
+                source,
                 &deploy::image::ImageOptions {
                     board,
                     os: os.clone(),
@@ -248,12 +265,21 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
         bootfs::open(&boot_path)?
     };
     let tree;
+    let ostree;
     let source: Option<&dyn deploy::source::CommitSource> = match &place.tree_source {
         Some(p) => {
             tree = deploy::source::TreeSource::new(p);
             Some(&tree)
         }
-        None => None,
+        None => {
+            ostree = deploy::source::OstreeCliSource::new(
+                &place
+                    .repo
+                    .clone()
+                    .unwrap_or_else(|| place.sysroot.join("ostree/repo")),
+            );
+            Some(&ostree)
+        }
     };
     let mut admin = Admin {
         sysroot: Sysroot::new(&place.sysroot),
@@ -261,15 +287,6 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
         source,
         cmdline: cmdline_of(place)?,
         board: board_of(place)?,
-    };
-    let need_source = || -> Result<()> {
-        if source.is_none() {
-            bail!(
-                "no repository: deploying from the OSTree repository {} is not wired in yet (pass --tree-source DIR)",
-                place.sysroot.join("ostree/repo").display()
-            );
-        }
-        Ok(())
     };
     match args.cmd {
         AdminCommand::InitFs { .. } | AdminCommand::OsInit { .. } | AdminCommand::Image { .. } => {
@@ -282,7 +299,6 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             force,
             refspec,
         } => {
-            need_source()?;
             let id = admin.deploy(&DeployOptions {
                 os,
                 refspec,
@@ -328,7 +344,6 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             );
         }
         AdminCommand::Upgrade { kargs } => {
-            need_source()?;
             match admin.upgrade(&DeployOptions {
                 kargs,
                 ..Default::default()
