@@ -84,6 +84,8 @@ fn deploy_and_upgrade_from_ostree_repositories() {
     ok(&["deploy", "--karg", "console=ttyS0,115200", "os/local"]);
     let s: Value = serde_json::from_str(&ok(&["status", "--json"])).unwrap();
     assert_eq!(s["deployments"][0]["commit"], c1.as_str());
+    assert_eq!(s["deployments"][0]["version"], "1.0");
+    assert_eq!(s["deployments"][0]["subject"], "v1");
     let dep = sysroot.join(format!("ostree/deploy/debian/deploy/{c1}.0"));
     assert_eq!(
         std::fs::read(dep.join("etc/os-release")).unwrap(),

@@ -39,7 +39,10 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
                 o.lines()
                     .find_map(|l| l.strip_prefix("refspec=").map(str::to_string))
             });
+        let info = admin.source.and_then(|src| src.info(&id.commit).ok());
         deps.push(json!({
+            "version": info.as_ref().and_then(|i| i.version.clone()),
+            "subject": info.as_ref().map(|i| i.subject.clone()),
             "index": i,
             "os": id.os,
             "commit": id.commit,
@@ -117,6 +120,9 @@ pub fn render_text(v: &Value) -> String {
                 format!(" [{}]", marks.join(", "))
             }
         ));
+        if let Some(v) = d["version"].as_str() {
+            out.push_str(&format!("    version: {v}\n"));
+        }
         if let Some(o) = d["origin"].as_str() {
             out.push_str(&format!("    origin: {o}\n"));
         }
