@@ -146,7 +146,7 @@ pub struct AdminArgs {
 fn board_of(place: &Where) -> Result<Option<deploy::board::BoardInfo>> {
     let name = match &place.board {
         Some(b) => Some(b.clone()),
-        None => std::fs::read_to_string(Sysroot::new(&place.sysroot).board_file())
+        None => std::fs::read_to_string(Sysroot::new(&physical_root(&place.sysroot)).board_file())
             .ok()
             .map(|s| s.trim().to_string()),
     };
@@ -170,9 +170,23 @@ fn cmdline_of(place: &Where) -> Result<Option<String>> {
     .transpose()
 }
 
+/// On a running system `/` is the deployment; the physical root is mounted at `/sysroot` (OSTree's
+/// convention, and the initramfs's). `--sysroot /` means that one when `/ostree/deploy` is not at `/`.
+fn physical_root(given: &Path) -> PathBuf {
+    if given == Path::new("/")
+        && !Path::new("/ostree/deploy").is_dir()
+        && Path::new("/sysroot/ostree/deploy").is_dir()
+    {
+        PathBuf::from("/sysroot")
+    } else {
+        given.to_path_buf()
+    }
+}
+
 /// Runs an admin verb.
 pub fn run(args: AdminArgs) -> Result<ExitCode> {
     let place = &args.place;
+    let root = physical_root(&place.sysroot);
     let boot_path = place
         .boot
         .clone()
@@ -252,7 +266,7 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::OsInit { os } => {
-            deploy::verbs::os_init(&place.sysroot, os)?;
+            deploy::verbs::os_init(&root, os)?;
             println!("stateroot {os} ready");
             return Ok(ExitCode::SUCCESS);
         }
@@ -276,13 +290,13 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
                 &place
                     .repo
                     .clone()
-                    .unwrap_or_else(|| place.sysroot.join("ostree/repo")),
+                    .unwrap_or_else(|| root.join("ostree/repo")),
             );
             Some(&ostree)
         }
     };
     let mut admin = Admin {
-        sysroot: Sysroot::new(&place.sysroot),
+        sysroot: Sysroot::new(&root),
         boot,
         source,
         cmdline: cmdline_of(place)?,
