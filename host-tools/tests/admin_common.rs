@@ -92,8 +92,13 @@ pub fn tree(dir: &Path, seed: u64, kernel_len: usize, fdt: Option<Vec<u8>>) -> P
 
 /// A real FAT16 image made by mkfs.vfat (dosfstools); a missing tool fails the test.
 pub fn fat_image(path: &Path, kib: u32) {
+    fat_image_of(path, kib, 16)
+}
+
+/// A real FAT12/16/32 image made by mkfs.vfat with 512-byte clusters.
+pub fn fat_image_of(path: &Path, kib: u32, bits: u8) {
     let out = Command::new("mkfs.vfat")
-        .args(["-F", "16", "-s", "1", "-n", "BOOT", "-C"])
+        .args(["-F", &bits.to_string(), "-s", "1", "-n", "BOOT", "-C"])
         .arg(path)
         .arg(kib.to_string())
         .output()
@@ -115,12 +120,16 @@ pub struct World {
 
 impl World {
     pub fn new(kib: u32) -> World {
+        World::new_fat(kib, 16)
+    }
+
+    pub fn new_fat(kib: u32, bits: u8) -> World {
         let dir = tempfile::tempdir().unwrap();
         let sysroot = dir.path().join("sysroot");
         verbs::init_fs(&sysroot, Some("am335x")).unwrap();
         verbs::os_init(&sysroot, "debian").unwrap();
         let image = dir.path().join("boot.img");
-        fat_image(&image, kib);
+        fat_image_of(&image, kib, bits);
         let mut fs = host_tools::deploy::bootfs::open(&image).unwrap();
         verbs::init_boot(fs.as_mut()).unwrap();
         let source = TreeSource::new(&dir.path().join("repo"));

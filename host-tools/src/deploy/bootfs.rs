@@ -458,6 +458,8 @@ struct Geometry {
     data_start: u64,
     sectors_per_cluster: u64,
     fat_bits: u8,
+    /// FAT32's root directory cluster (0 on FAT12/16).
+    root_cluster: u64,
 }
 
 impl Geometry {
@@ -491,6 +493,7 @@ impl Geometry {
             data_start: first_data * k,
             sectors_per_cluster: spc * k,
             fat_bits,
+            root_cluster: if fat_bits == 32 { u32at(44) } else { 0 },
         })
     }
 
@@ -659,6 +662,14 @@ fn fix_dot_entries(geo: &Geometry, sectors: &mut std::collections::BTreeMap<u64,
             let mut fixed = [0u8; 128];
             fixed[0..32].copy_from_slice(&dot);
             fixed[32..64].copy_from_slice(&dotdot);
+            // `..` of a directory in the root names cluster 0 (the FAT specification), also on FAT32
+            // where fatfs writes the root's real cluster.
+            let parent = u64::from(u16::from_le_bytes([dotdot[20], dotdot[21]])) << 16
+                | u64::from(u16::from_le_bytes([dotdot[26], dotdot[27]]));
+            if geo.root_cluster != 0 && parent == geo.root_cluster {
+                fixed[32 + 20..32 + 22].fill(0);
+                fixed[32 + 26..32 + 28].fill(0);
+            }
             fixed[64] = 0xe5;
             fixed[96] = 0xe5;
             head[..128].copy_from_slice(&fixed);
