@@ -131,6 +131,10 @@ fn scenario(boot_is_image: bool) {
     assert_eq!(s["booted"], v1_path.as_str());
     assert_eq!(s["deployments"][0]["booted"], true);
     assert_eq!(s["last_boot"]["upgrade_available"], "0");
+    assert_eq!(
+        s["last_boot"]["slot"], "primary",
+        "slot derived from the booted deployment"
+    );
 
     // deploy v2 with --karg-proc-cmdline: pending until booted; v1 is the rollback.
     cli.ok(&[

@@ -58,10 +58,35 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
             "failed": failed.iter().find(|(c, _)| *c == id.commit).map(|(_, r)| r.clone()),
         }));
     }
+    // The slot of the last boot: the env when the agent saved it, else `atomboot.slot=` on the kernel
+    // command line, else where the booted deployment sits in the boot configuration.
+    let cmdline_arg = |key: &str| {
+        admin.cmdline.as_deref().and_then(|c| {
+            c.split_whitespace()
+                .find_map(|a| a.strip_prefix(key).map(str::to_string))
+        })
+    };
+    let derived_slot = booted.as_ref().and_then(|b| {
+        let c = config.as_ref()?;
+        if c.primary.deployment().as_ref() == Some(b) {
+            Some("primary".to_string())
+        } else if c.fallback.as_ref().and_then(|f| f.deployment()).as_ref() == Some(b) {
+            Some("fallback".to_string())
+        } else {
+            None
+        }
+    });
     let last_boot = match &env {
         Ok(c) => json!({
-            "slot": c.get("atomboot_slot"),
-            "reason": c.get("atomboot_reason"),
+            "slot": c
+                .get("atomboot_slot")
+                .map(str::to_string)
+                .or_else(|| cmdline_arg("atomboot.slot="))
+                .or(derived_slot),
+            "reason": c
+                .get("atomboot_reason")
+                .map(str::to_string)
+                .or_else(|| cmdline_arg("atomboot.reason=")),
             "rolled_back": c.rolled_back(),
             "bootcount": c.get("bootcount"),
             "bootlimit": c.get("bootlimit"),
