@@ -275,3 +275,61 @@ fn read_only_boot_mount() {
     assert_eq!(c.primary.deployment(), Some(v1));
     assert!(host_tools::deploy::bootfiles::verify(&mut DirBootFs::new(&ro), &c.primary).unwrap());
 }
+
+/// Issue 6's scenario 3 on the host: the default's kernel is damaged on the boot partition, the agent falls
+/// back; deploying the same commit again stores its files under a fresh name (the damaged directory is
+/// still named by a loader copy and is not touched), and cleanup then removes the damaged one.
+#[test]
+fn damaged_boot_files_redeploy_uses_a_fresh_directory() {
+    let (w, v1) = world_v1(4096);
+    w.commit("v2", 2, 4000);
+    let v2 = w
+        .admin_on(
+            host_tools::deploy::bootfs::open(&w.image).unwrap(),
+            Some(format!("ostree={}", v1.path())),
+        )
+        .deploy(&opts("v2"))
+        .unwrap();
+    let mut a = w.admin();
+    let c = a.config().unwrap().unwrap();
+    let k = c.primary.files[0].clone().unwrap();
+    a.boot
+        .overwrite(&k.path, &bytes(99, k.size as usize))
+        .unwrap();
+    drop(a);
+    assert_eq!(boots(&w.image_bytes()).unwrap(), (v1.clone(), "fallback"));
+    let text = {
+        let mut a = w.admin();
+        host_tools::deploy::status::render_text(
+            &host_tools::deploy::status::gather(&mut a).unwrap(),
+        )
+    };
+    assert!(text.contains("BOOT FILES DAMAGED"), "{text}");
+    let again = w
+        .admin_on(
+            host_tools::deploy::bootfs::open(&w.image).unwrap(),
+            Some(format!("ostree={}", v1.path())),
+        )
+        .deploy(&opts("v2"))
+        .unwrap();
+    assert_eq!(
+        (again.commit.as_str(), again.serial),
+        (v2.commit.as_str(), 1)
+    );
+    assert_eq!(boots(&w.image_bytes()).unwrap(), (again, "primary"));
+    let mut a = w.admin();
+    let c = a.config().unwrap().unwrap();
+    assert!(
+        c.primary.files[0]
+            .as_ref()
+            .unwrap()
+            .path
+            .contains("-1/vmlinuz"),
+        "{:?}",
+        c.primary.files[0]
+    );
+    let dirs = a.boot.list_dir("ostree").unwrap();
+    assert_eq!(dirs.len(), 2, "damaged directory not cleaned up: {dirs:?}");
+    drop(a);
+    fsck_clean(&w.image);
+}
