@@ -126,7 +126,7 @@ pub enum AdminCommand {
         /// The disk image to write.
         output: PathBuf,
     },
-    /// Deploy the default's origin ref if it moved.
+    /// Pull the default's origin ref and deploy it if it moved.
     Upgrade {
         /// Kernel argument K=V to add (repeatable).
         #[arg(long = "karg")]

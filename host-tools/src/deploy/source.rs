@@ -23,6 +23,10 @@ pub trait CommitSource {
     fn info(&self, commit: &str) -> Result<CommitInfo>;
     /// Checks the commit's tree out into `dest` (which does not exist yet).
     fn checkout(&self, commit: &str, dest: &Path) -> Result<()>;
+    /// Fetches `REMOTE:REF` from its remote (used by `upgrade`); a local ref needs nothing.
+    fn pull(&self, _refspec: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A stand-in repository made of directories: `refs/<REF>` (or `refs/<REMOTE>/<REF>`) holds a checksum,
@@ -175,6 +179,20 @@ impl CommitSource for OstreeCliSource {
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
         Ok(CommitInfo { version, subject })
+    }
+
+    fn pull(&self, refspec: &str) -> Result<()> {
+        let Some((remote, reference)) = refspec.split_once(':') else {
+            return Ok(());
+        };
+        let out = self.ostree(&["pull", remote, reference])?;
+        if !out.status.success() {
+            bail!(
+                "ostree pull {remote} {reference}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
     }
 
     fn checkout(&self, commit: &str, dest: &Path) -> Result<()> {

@@ -5,7 +5,7 @@ use crate::deploy::layout::DeploymentId;
 use anyhow::{anyhow, Context, Result};
 
 impl Admin<'_> {
-    /// `admin upgrade`: deploy the default's origin refspec when it resolves to a new commit.
+    /// `admin upgrade`: pull the default's origin refspec, deploy it when it resolves to a new commit.
     pub fn upgrade(&mut self, opts: &DeployOptions) -> Result<Option<DeploymentId>> {
         let config = self.config()?;
         let current = config
@@ -22,6 +22,7 @@ impl Admin<'_> {
             .trim()
             .to_string();
         let source = self.source.ok_or_else(|| anyhow!("no repository"))?;
+        source.pull(&refspec)?;
         if source.resolve(&refspec)? == current.commit {
             return Ok(None);
         }
