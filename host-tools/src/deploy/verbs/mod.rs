@@ -165,7 +165,7 @@ impl<'a> Admin<'a> {
         let (config, list) = self.ordered()?;
         let id = list.get(n).cloned().ok_or_else(|| {
             anyhow!(
-                "no deployment {n}: `atomboot admin status` lists {} (0-based)",
+                "no deployment {n}: `atomboot admin status` lists {} deployment(s), numbered from 0",
                 list.len()
             )
         })?;
