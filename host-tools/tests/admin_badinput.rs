@@ -333,3 +333,69 @@ fn damaged_boot_files_redeploy_uses_a_fresh_directory() {
     drop(a);
     fsck_clean(&w.image);
 }
+
+/// Runs `op` with a write error injected after 0, 1, 2, ... writes until it succeeds; after each failure
+/// the partition must boot one of `allowed`. Returns the number of failures.
+fn error_at_every_write(
+    w: &World,
+    cmdline: Option<String>,
+    allowed: &[&DeploymentId],
+    op: impl Fn(&mut Admin<'_>) -> anyhow::Result<()>,
+) -> usize {
+    let base = w.image_bytes();
+    let mut failures = 0;
+    for n in 0.. {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let storage = LoggingStorage {
+            mem: MemStorage::new(base.clone()),
+            log: log.clone(),
+            fail_after: Some((n, io::ErrorKind::Other)),
+        };
+        let boot = Box::new(ImageBootFs::new(Box::new(storage), "inject.img".into()).unwrap());
+        let result = op(&mut w.admin_on(boot, cmdline.clone()));
+        let ops = log.borrow().clone();
+        let img = replay(&base, &ops, ops.len(), false);
+        let (dep, slot) =
+            boots(&img).unwrap_or_else(|e| panic!("write error after {n} writes: {e}"));
+        assert!(
+            allowed.contains(&&dep),
+            "write error after {n} writes: boots {} ({slot})",
+            dep.short()
+        );
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(format!("{e:#}").contains("injected failure"), "{e:#}");
+                failures += 1;
+            }
+        }
+        assert!(n < 1000);
+    }
+    failures
+}
+
+#[test]
+fn write_error_at_every_point_of_rollback_and_mark_good_after_rollback() {
+    let (w, v1) = world_v1(4096);
+    w.commit("v2", 2, 4000);
+    let cl = |d: &DeploymentId| Some(format!("ostree={}", d.path()));
+    let v2 = w
+        .admin_on(host_tools::deploy::bootfs::open(&w.image).unwrap(), cl(&v1))
+        .deploy(&opts("v2"))
+        .unwrap();
+    let a = error_at_every_write(&w, cl(&v2), &[&v1, &v2], |a| a.rollback().map(|_| ()));
+    // The agent rolled back from v2 to v1: mark-good must never let v2 boot again.
+    host_tools::deploy::counters::write(
+        &mut *w.admin().boot,
+        &[
+            ("bootcount", Some("4")),
+            ("atomboot_rollback", Some("1")),
+            ("atomboot_reason", Some("over bootlimit")),
+        ],
+    )
+    .unwrap();
+    assert_eq!(boots(&w.image_bytes()).unwrap(), (v1.clone(), "fallback"));
+    let b = error_at_every_write(&w, cl(&v1), &[&v1], |a| a.mark_good().map(|_| ()));
+    eprintln!("rollback failed cleanly at {a} write errors, mark-good after rollback at {b}");
+    assert!(a >= 5 && b >= 5, "{a} {b}");
+}
