@@ -399,3 +399,43 @@ fn write_error_at_every_point_of_rollback_and_mark_good_after_rollback() {
     eprintln!("rollback failed cleanly at {a} write errors, mark-good after rollback at {b}");
     assert!(a >= 5 && b >= 5, "{a} {b}");
 }
+
+/// Right after an automatic rollback (nothing recorded yet), deploying the commit that failed needs --force.
+#[test]
+fn redeploying_the_commit_just_rolled_back_needs_force() {
+    let (w, v1) = world_v1(4096);
+    w.commit("v2", 2, 4000);
+    let cl = Some(format!("ostree={}", v1.path()));
+    w.admin_on(
+        host_tools::deploy::bootfs::open(&w.image).unwrap(),
+        cl.clone(),
+    )
+    .deploy(&opts("v2"))
+    .unwrap();
+    host_tools::deploy::counters::write(
+        &mut *w.admin().boot,
+        &[
+            ("bootcount", Some("4")),
+            ("atomboot_rollback", Some("1")),
+            ("atomboot_reason", Some("over bootlimit")),
+        ],
+    )
+    .unwrap();
+    let before = w.image_bytes();
+    let err = w
+        .admin_on(
+            host_tools::deploy::bootfs::open(&w.image).unwrap(),
+            cl.clone(),
+        )
+        .deploy(&opts("v2"))
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("--force"), "{err:#}");
+    assert_eq!(w.image_bytes(), before);
+    let mut o = opts("v2");
+    o.force = true;
+    let again = w
+        .admin_on(host_tools::deploy::bootfs::open(&w.image).unwrap(), cl)
+        .deploy(&o)
+        .unwrap();
+    assert_eq!(boots(&w.image_bytes()).unwrap(), (again, "primary"));
+}

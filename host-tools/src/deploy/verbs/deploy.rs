@@ -17,22 +17,27 @@ impl Admin<'_> {
             .ok_or_else(|| anyhow!("no repository to deploy from"))?;
         let os = self.pick_os(opts.os.as_deref())?;
         let commit = source.resolve(&opts.refspec)?;
+        let counters = counters::read(self.boot.as_mut())?;
+        let config = self.config()?;
+        let rolled_back = counters.rolled_back();
         if !opts.force {
-            if let Some((_, reason)) = self
-                .sysroot
-                .failed()
-                .into_iter()
-                .find(|(c, _)| *c == commit)
-            {
+            // Failed before: recorded, or the default the agent has just rolled back from.
+            let mut failed = self.sysroot.failed();
+            if rolled_back {
+                if let Some(d) = config.as_ref().and_then(|c| c.primary.deployment()) {
+                    let reason = counters
+                        .get("atomboot_reason")
+                        .unwrap_or("automatic rollback");
+                    failed.push((d.commit, reason.to_string()));
+                }
+            }
+            if let Some((_, reason)) = failed.into_iter().find(|(c, _)| *c == commit) {
                 bail!(
                     "commit {commit} ({}) failed before and was rolled back ({reason}); deploy it again with --force",
                     opts.refspec
                 );
             }
         }
-        let counters = counters::read(self.boot.as_mut())?;
-        let config = self.config()?;
-        let rolled_back = counters.rolled_back();
 
         // Check the commit out beside the deployments, find and check its boot files.
         let deploy_dir = self.sysroot.stateroot(&os).join("deploy");
