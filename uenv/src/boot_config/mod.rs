@@ -20,6 +20,6 @@ pub use model::{
 pub use parse::{parse, ParseError, ParseErrorKind};
 pub use render::{render, render_padded, RenderError};
 pub use select::{
-    judge, plan_write, select, CopyProblem, CopyState, GenerationExhausted, LoaderCopy,
-    NoValidCopy, OtherCopy, Selection, WritePlan,
+    judge, plan_write, select, select_judged, CopyProblem, CopyState, GenerationExhausted,
+    LoaderCopy, NoValidCopy, OtherCopy, Selection, WritePlan,
 };
