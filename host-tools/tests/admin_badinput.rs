@@ -439,3 +439,15 @@ fn redeploying_the_commit_just_rolled_back_needs_force() {
         .unwrap();
     assert_eq!(boots(&w.image_bytes()).unwrap(), (again, "primary"));
 }
+
+/// A FAT12 boot partition (which the agent cannot read) is refused with a clear error.
+#[test]
+fn fat12_boot_partition_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("small.img");
+    fat_image_of(&img, 1024, 12);
+    let err = host_tools::deploy::bootfs::open(&img)
+        .err()
+        .expect("FAT12 accepted");
+    assert!(format!("{err:#}").contains("FAT12"), "{err:#}");
+}

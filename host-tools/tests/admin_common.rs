@@ -2,10 +2,8 @@
 #![allow(dead_code)]
 
 use host_tools::deploy::bootfs::{BootFs, ImageBootFs, MemStorage, Storage};
-use host_tools::deploy::counters;
 use host_tools::deploy::source::TreeSource;
 use host_tools::deploy::{verbs, Admin, DeploymentId, Sysroot};
-use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -300,44 +298,60 @@ pub fn tear_point(offset: u64, len: usize) -> Option<usize> {
     (boundary > start && boundary < end).then(|| (boundary - start) as usize)
 }
 
-/// What boots from a partition image: the deployment, the slot and why. Interim model of the agent
-/// (DESIGN.md section 3) until boot-agent lands on main: select the loader copy with `uenv`, apply the
-/// counter rule, verify every file by SHA-256 and size, fall back when the chosen entry does not verify.
+/// What boots from a partition image, decided by the agent library itself (`boot_agent::run` on the FAT
+/// partition's bytes in RAM, as U-Boot gives them): the deployment its bootargs name, and the slot.
 pub fn boots(image: &[u8]) -> Result<(DeploymentId, &'static str), String> {
-    let mut fs = ImageBootFs::new(Box::new(MemStorage::new(image.to_vec())), "cut.img".into())
-        .map_err(|e| format!("{e:#}"))?;
-    let config = host_tools::deploy::loader::read(&mut fs)
-        .map_err(|e| format!("{e:#}"))?
-        .ok_or("no valid loader copy")?;
-    let c = counters::read(&mut fs).map_err(|e| format!("{e:#}"))?;
-    let num = |n: &str, d: u32| c.get(n).and_then(|v| v.parse::<u32>().ok()).unwrap_or(d);
-    let trial = c.get("upgrade_available") == Some("1");
-    let over = trial && num("bootcount", 0) + 1 > num("bootlimit", 3);
-    let order: Vec<(&'static str, _)> = if over {
-        vec![
-            ("fallback", config.fallback.clone()),
-            ("primary", Some(config.primary.clone())),
-        ]
-    } else {
-        vec![
-            ("primary", Some(config.primary.clone())),
-            ("fallback", config.fallback.clone()),
-        ]
-    };
-    for (slot, entry) in order {
-        let Some(e) = entry else { continue };
-        let ok = e.files.iter().flatten().all(|f| match fs.read(&f.path) {
-            Ok(Some(b)) => b.len() == f.size as usize && Sha256::digest(&b)[..] == f.sha256,
-            _ => false,
-        });
-        if ok {
-            return e
-                .deployment()
-                .map(|d| (d, slot))
-                .ok_or_else(|| format!("entry {slot} has no ostree="));
+    let mut mem = MemStorage::new(image.to_vec());
+    let (start, len) =
+        host_tools::deploy::bootfs::find_fat(&mut mem).map_err(|e| format!("{e:#}"))?;
+    let partition = &image[start as usize..(start + len) as usize];
+    AGENT_BUFFERS.with(|b| {
+        let mut b = b.borrow_mut();
+        let (kernel, rest) = b.split_at_mut(AGENT_REGION);
+        let (ramdisk, rest) = rest.split_at_mut(AGENT_REGION);
+        let (fdt, scratch) = rest.split_at_mut(AGENT_REGION);
+        let mut console = Lines(Vec::new());
+        let targets = boot_agent::Targets {
+            kernel,
+            ramdisk,
+            fdt,
+        };
+        match boot_agent::run(partition, targets, scratch, &mut console, &NoClock) {
+            Ok(plan) => {
+                let slot = match plan.slot {
+                    boot_agent::Slot::Primary => "primary",
+                    boot_agent::Slot::Fallback => "fallback",
+                };
+                DeploymentId::from_cmdline(&plan.bootargs)
+                    .map(|d| (d, slot))
+                    .ok_or_else(|| {
+                        format!("agent booted {:?} without ostree=", plan.bootargs.as_str())
+                    })
+            }
+            Err(f) => Err(format!("agent: {f}; console: {}", console.0.join(" | "))),
         }
+    })
+}
+
+/// Each load region the tests give the agent.
+const AGENT_REGION: usize = 4 << 20;
+
+thread_local! {
+    static AGENT_BUFFERS: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 3 * AGENT_REGION + boot_agent::SCRATCH_MIN]);
+}
+
+struct Lines(Vec<String>);
+impl boot_agent::Console for Lines {
+    fn line(&mut self, text: &str) {
+        self.0.push(text.to_string());
     }
-    Err("no entry verifies".into())
+}
+
+struct NoClock;
+impl boot_agent::Clock for NoClock {
+    fn now_ms(&self) -> u32 {
+        0
+    }
 }
 
 /// Every file named by every entry of the selected copy verifies.

@@ -229,6 +229,11 @@ impl ImageBootFs {
             .with_context(|| format!("boot image {name}: cannot read the boot sector"))?;
         let geo = Geometry::parse(&bpb)
             .with_context(|| format!("boot image {name}: not a FAT boot sector"))?;
+        if geo.fat_bits == 12 {
+            anyhow::bail!(
+                "boot image {name} is FAT12, which the boot agent cannot read: make the boot partition FAT16 or FAT32 (mkfs.vfat -F 16)"
+            );
+        }
         Ok(ImageBootFs {
             storage: Rc::new(RefCell::new(storage)),
             start,
