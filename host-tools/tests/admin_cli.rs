@@ -309,3 +309,71 @@ fn unlock_development_is_dropped_by_deploy_hotfix_stays() {
     cli.ok(&["deploy", "--cmdline", cl, "v2"]);
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "hotfix\n");
 }
+
+/// The automatic rollback driven by the agent library itself: a deployed update is never marked good, the
+/// agent counts its boots (its env writes applied as boot.scr's fatwrite would), falls back past bootlimit;
+/// `admin status` reports it with the agent's reason, `mark-good` on the fallback makes it the default, and
+/// the failed commit needs --force.
+#[test]
+fn agent_driven_rollback_then_mark_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sysroot, boot, repo) = setup(dir.path(), true);
+    let cli = Cli {
+        sysroot: &sysroot,
+        boot: &boot,
+        repo: &repo,
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+        .args(["admin", "--board", "am335x", "--boot"])
+        .arg(&boot)
+        .arg("init-fs")
+        .arg(&sysroot)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    cli.ok(&["os-init", "debian"]);
+    cli.ok(&[
+        "deploy",
+        "--karg",
+        "console=ttyS0,115200",
+        "origin:os/stable",
+    ]);
+    let (v1, slot, args) = agent_boot(&boot).unwrap();
+    assert_eq!(slot, "primary");
+    // The running v1 sees its own command line (the agent's bootargs) and marks itself good.
+    let cmdline = dir.path().join("cmdline");
+    std::fs::write(&cmdline, &args).unwrap();
+    let cl = cmdline.to_str().unwrap();
+    cli.ok(&["mark-good", "--cmdline", cl]);
+    cli.ok(&["deploy", "--cmdline", cl, "v2"]);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let (dep, slot, _) = agent_boot(&boot).unwrap();
+        seen.push((dep == v1, slot));
+    }
+    // Three trial boots of v2 (bootlimit 3), then the fallback v1, and it stays there.
+    assert_eq!(
+        seen,
+        vec![
+            (false, "primary"),
+            (false, "primary"),
+            (false, "primary"),
+            (true, "fallback"),
+            (true, "fallback")
+        ]
+    );
+    let (_, _, args) = agent_boot(&boot).unwrap();
+    std::fs::write(&cmdline, &args).unwrap();
+    let text = cli.ok(&["status", "--cmdline", cl]);
+    assert!(text.contains("AUTOMATIC ROLLBACK"), "{text}");
+    assert!(text.contains("bootlimit"), "{text}");
+    let s = cli.status(&["--cmdline", cl]);
+    assert_eq!(s["last_boot"]["slot"], "fallback");
+    assert_eq!(s["deployments"][1]["booted"], true);
+    cli.ok(&["mark-good", "--cmdline", cl]);
+    let (dep, slot, _) = agent_boot(&boot).unwrap();
+    assert_eq!((dep == v1, slot), (true, "primary"));
+    let (ok, _, err) = cli.run(&["deploy", "--cmdline", cl, "v2"]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    fsck_clean(&boot);
+}

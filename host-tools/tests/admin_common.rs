@@ -333,6 +333,43 @@ pub fn boots(image: &[u8]) -> Result<(DeploymentId, &'static str), String> {
     })
 }
 
+/// One boot of the partition image at `path`, as U-Boot runs it: the agent decides, and when it asks for
+/// an env save its block is written over the named file in place (what boot.scr's `fatwrite` does).
+/// Returns the deployment, the slot and the bootargs.
+pub fn agent_boot(path: &Path) -> Result<(DeploymentId, &'static str, String), String> {
+    let image = std::fs::read(path).unwrap();
+    let mut mem = MemStorage::new(image.clone());
+    let (start, len) =
+        host_tools::deploy::bootfs::find_fat(&mut mem).map_err(|e| format!("{e:#}"))?;
+    let partition = &image[start as usize..(start + len) as usize];
+    AGENT_BUFFERS.with(|b| {
+        let mut b = b.borrow_mut();
+        let (kernel, rest) = b.split_at_mut(AGENT_REGION);
+        let (ramdisk, rest) = rest.split_at_mut(AGENT_REGION);
+        let (fdt, scratch) = rest.split_at_mut(AGENT_REGION);
+        let mut console = Lines(Vec::new());
+        let targets = boot_agent::Targets {
+            kernel,
+            ramdisk,
+            fdt,
+        };
+        let plan = boot_agent::run(partition, targets, scratch, &mut console, &NoClock)
+            .map_err(|f| format!("agent: {f}; console: {}", console.0.join(" | ")))?;
+        let slot = match plan.slot {
+            boot_agent::Slot::Primary => "primary",
+            boot_agent::Slot::Fallback => "fallback",
+        };
+        let dep = DeploymentId::from_cmdline(&plan.bootargs).ok_or("no ostree= in bootargs")?;
+        let bootargs = plan.bootargs.to_string();
+        if let Some(w) = &plan.env_write {
+            let mut fs = host_tools::deploy::bootfs::open(path).map_err(|e| format!("{e:#}"))?;
+            fs.overwrite(w.file_name, w.block)
+                .map_err(|e| format!("{e:#}"))?;
+        }
+        Ok((dep, slot, bootargs))
+    })
+}
+
 /// Each load region the tests give the agent.
 const AGENT_REGION: usize = 4 << 20;
 
