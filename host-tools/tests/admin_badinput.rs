@@ -297,20 +297,37 @@ fn damaged_boot_files_redeploy_uses_a_fresh_directory() {
         .overwrite(&k.path, &bytes(99, k.size as usize))
         .unwrap();
     drop(a);
-    assert_eq!(boots(&w.image_bytes()).unwrap(), (v1.clone(), "fallback"));
+    // The agent boots the fallback and records why (its env write applied as boot.scr would).
+    let (dep, slot, args) = agent_boot(&w.image).unwrap();
+    assert_eq!((dep, slot), (v1.clone(), "fallback"));
     let text = {
-        let mut a = w.admin();
+        let mut a = w.admin_on(
+            host_tools::deploy::bootfs::open(&w.image).unwrap(),
+            Some(args.clone()),
+        );
         host_tools::deploy::status::render_text(
             &host_tools::deploy::status::gather(&mut a).unwrap(),
         )
     };
     assert!(text.contains("BOOT FILES DAMAGED"), "{text}");
+    assert!(text.contains("AUTOMATIC ROLLBACK"), "{text}");
+    // The agent recorded a rollback: the same commit again needs --force (the message says why).
+    let err = w
+        .admin_on(
+            host_tools::deploy::bootfs::open(&w.image).unwrap(),
+            Some(args.clone()),
+        )
+        .deploy(&opts("v2"))
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("--force"), "{err:#}");
+    let mut forced = opts("v2");
+    forced.force = true;
     let again = w
         .admin_on(
             host_tools::deploy::bootfs::open(&w.image).unwrap(),
-            Some(format!("ostree={}", v1.path())),
+            Some(args),
         )
-        .deploy(&opts("v2"))
+        .deploy(&forced)
         .unwrap();
     assert_eq!(
         (again.commit.as_str(), again.serial),

@@ -33,7 +33,7 @@ impl Admin<'_> {
             }
             if let Some((_, reason)) = failed.into_iter().find(|(c, _)| *c == commit) {
                 bail!(
-                    "commit {commit} ({}) failed before and was rolled back ({reason}); deploy it again with --force",
+                    "commit {commit} ({}) failed before and was rolled back ({reason}); deploy it again with --force (for example when only its boot files were damaged)",
                     opts.refspec
                 );
             }
