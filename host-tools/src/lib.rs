@@ -2,4 +2,5 @@
 //! counters (the U-Boot environment as described by `fw_env.config`).
 
 pub mod cli;
+pub mod deploy;
 pub mod fwenv;

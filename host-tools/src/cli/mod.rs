@@ -1,5 +1,6 @@
 //! The `atomboot` command line: OSTree's verbs and flags, plus `env` and `admin`.
 
+mod admin;
 mod env;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ enum Command {
     /// Read and write the U-Boot environment described by fw_env.config (the boot counters).
     #[command(subcommand)]
     Env(env::EnvCommand),
+    /// Deployments, boot files, the boot configuration and the boot counters (OSTree's admin verbs).
+    Admin(Box<admin::AdminArgs>),
 }
 
 /// Parses the command line, runs the verb, and maps errors to a message on stderr and exit code 1.
@@ -26,6 +29,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Env(cmd) => env::run(cmd),
+        Command::Admin(args) => admin::run(*args),
     };
     match result {
         Ok(code) => code,

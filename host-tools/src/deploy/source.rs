@@ -1,0 +1,210 @@
+//! Where deployments come from: a repository that resolves refs to commits and checks commits out.
+//!
+//! The deployer only needs this small trait. [`TreeSource`] is a plain-directory stand-in used by tests
+//! (and by `atomboot admin deploy --tree-source DIR`) until the OSTree repository is wired in.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Commit metadata the deployer shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// `version` from the commit metadata, if any.
+    pub version: Option<String>,
+    /// The commit subject.
+    pub subject: String,
+}
+
+/// A repository as the deployer sees it.
+pub trait CommitSource {
+    /// Resolves `REF` or `REMOTE:REF` (or a full commit checksum) to a 64-hex commit checksum.
+    fn resolve(&self, refspec: &str) -> Result<String>;
+    /// Reads a commit's metadata.
+    fn info(&self, commit: &str) -> Result<CommitInfo>;
+    /// Checks the commit's tree out into `dest` (which does not exist yet).
+    fn checkout(&self, commit: &str, dest: &Path) -> Result<()>;
+    /// Fetches `REMOTE:REF` from its remote (used by `upgrade`); a local ref needs nothing.
+    fn pull(&self, _refspec: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A stand-in repository made of directories: `refs/<REF>` (or `refs/<REMOTE>/<REF>`) holds a checksum,
+/// `commits/<checksum>/` is the tree, `commits/<checksum>.subject` and `commits/<checksum>.version` the
+/// metadata.
+pub struct TreeSource {
+    root: PathBuf,
+}
+
+impl TreeSource {
+    /// The stand-in repository at `root`.
+    pub fn new(root: &Path) -> TreeSource {
+        TreeSource {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Adds a commit (test helper): copies `tree` in, names it by a checksum of `id`, points `refname` at it.
+    pub fn add_commit(&self, refname: &str, id: &str, tree: &Path) -> Result<String> {
+        use sha2::Digest;
+        let csum = super::hex(&sha2::Sha256::digest(id.as_bytes()));
+        let dest = self.root.join("commits").join(&csum);
+        copy_tree(tree, &dest)?;
+        std::fs::write(
+            self.root.join("commits").join(format!("{csum}.subject")),
+            id,
+        )?;
+        let r = self.root.join("refs").join(refname.replace(':', "/"));
+        std::fs::create_dir_all(r.parent().unwrap_or(&self.root))?;
+        std::fs::write(r, format!("{csum}\n"))?;
+        Ok(csum)
+    }
+}
+
+impl CommitSource for TreeSource {
+    fn resolve(&self, refspec: &str) -> Result<String> {
+        if refspec.len() == 64 && refspec.bytes().all(|c| c.is_ascii_hexdigit()) {
+            if self.root.join("commits").join(refspec).is_dir() {
+                return Ok(refspec.to_ascii_lowercase());
+            }
+            bail!(
+                "commit {refspec} is not in the repository {}",
+                self.root.display()
+            );
+        }
+        let path = self.root.join("refs").join(refspec.replace(':', "/"));
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown ref {refspec:?} in {} (list refs with `atomboot refs`, or pull it first)",
+                self.root.display()
+            )
+        })?;
+        Ok(text.trim().to_string())
+    }
+
+    fn info(&self, commit: &str) -> Result<CommitInfo> {
+        let base = self.root.join("commits");
+        Ok(CommitInfo {
+            subject: std::fs::read_to_string(base.join(format!("{commit}.subject")))
+                .unwrap_or_default(),
+            version: std::fs::read_to_string(base.join(format!("{commit}.version"))).ok(),
+        })
+    }
+
+    fn checkout(&self, commit: &str, dest: &Path) -> Result<()> {
+        let src = self.root.join("commits").join(commit);
+        if !src.is_dir() {
+            bail!("commit {commit} is not in {}", self.root.display());
+        }
+        copy_tree(&src, dest)
+    }
+}
+
+/// Copies a directory tree (files, directories, symlinks).
+pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    for e in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
+        let e = e?;
+        let t = e.file_type()?;
+        let to = dest.join(e.file_name());
+        if t.is_dir() {
+            copy_tree(&e.path(), &to)?;
+        } else if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path())?, &to)?;
+        } else {
+            std::fs::copy(e.path(), &to).with_context(|| {
+                format!("cannot copy {} to {}", e.path().display(), to.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// An OSTree repository read through Debian's `ostree` command (`rev-parse`, `show`, `checkout`): the
+/// interim source of `atomboot admin deploy` until the in-house repository (host-tools/src/repo) is wired in
+/// behind the same trait.
+pub struct OstreeCliSource {
+    repo: PathBuf,
+}
+
+impl OstreeCliSource {
+    /// The repository at `repo`.
+    pub fn new(repo: &Path) -> OstreeCliSource {
+        OstreeCliSource {
+            repo: repo.to_path_buf(),
+        }
+    }
+
+    fn ostree(&self, args: &[&str]) -> Result<std::process::Output> {
+        std::process::Command::new("ostree")
+            .arg(format!("--repo={}", self.repo.display()))
+            .args(args)
+            .output()
+            .context(
+                "cannot run `ostree` (install it with scripts/setup.sh, or pass --tree-source)",
+            )
+    }
+}
+
+impl CommitSource for OstreeCliSource {
+    fn resolve(&self, refspec: &str) -> Result<String> {
+        let out = self.ostree(&["rev-parse", refspec])?;
+        if !out.status.success() {
+            bail!(
+                "unknown ref {refspec:?} in {} ({}); pull it first",
+                self.repo.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let csum = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if csum.len() != 64 || !csum.bytes().all(|c| c.is_ascii_hexdigit()) {
+            bail!("ostree rev-parse {refspec} printed {csum:?}, not a checksum");
+        }
+        Ok(csum)
+    }
+
+    fn info(&self, commit: &str) -> Result<CommitInfo> {
+        let out = self.ostree(&["show", commit])?;
+        if !out.status.success() {
+            bail!("commit {commit} not in {}", self.repo.display());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Version: "))
+            .map(|v| v.trim().to_string());
+        let subject = text
+            .split("\n\n")
+            .nth(1)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Ok(CommitInfo { version, subject })
+    }
+
+    fn pull(&self, refspec: &str) -> Result<()> {
+        let Some((remote, reference)) = refspec.split_once(':') else {
+            return Ok(());
+        };
+        let out = self.ostree(&["pull", remote, reference])?;
+        if !out.status.success() {
+            bail!(
+                "ostree pull {remote} {reference}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    fn checkout(&self, commit: &str, dest: &Path) -> Result<()> {
+        let dest_s = dest.display().to_string();
+        let out = self.ostree(&["checkout", commit, &dest_s])?;
+        if !out.status.success() {
+            bail!(
+                "ostree checkout {commit} {}: {}",
+                dest.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+}

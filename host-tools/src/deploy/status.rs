@@ -1,0 +1,175 @@
+//! `admin status`: the deployments, which one is booted, pending and rollback, and what the last boot did.
+
+use super::bootfiles;
+use super::counters;
+use super::verbs::Admin;
+use anyhow::Result;
+use serde_json::{json, Value};
+
+/// Gathers the status as JSON (the text form is rendered from it).
+pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
+    let (config, list) = admin.ordered()?;
+    let booted = admin.booted();
+    let failed = admin.sysroot.failed();
+    let env = counters::read(admin.boot.as_mut());
+    let mut deps = Vec::new();
+    for (i, id) in list.iter().enumerate() {
+        let entry = config.as_ref().and_then(|c| {
+            [Some(&c.primary), c.fallback.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|e| e.deployment().as_ref() == Some(id))
+                .cloned()
+        });
+        let role = match &config {
+            Some(c) if c.primary.deployment().as_ref() == Some(id) => "default",
+            Some(c) if c.fallback.as_ref().and_then(|f| f.deployment()).as_ref() == Some(id) => {
+                "fallback"
+            }
+            _ => "not bootable",
+        };
+        let files_ok = match &entry {
+            Some(e) => Some(bootfiles::verify(admin.boot.as_mut(), e)?),
+            None => None,
+        };
+        let is_booted = booted.as_ref() == Some(id);
+        let origin = std::fs::read_to_string(admin.sysroot.origin_file(id))
+            .ok()
+            .and_then(|o| {
+                o.lines()
+                    .find_map(|l| l.strip_prefix("refspec=").map(str::to_string))
+            });
+        let info = admin.source.and_then(|src| src.info(&id.commit).ok());
+        deps.push(json!({
+            "version": info.as_ref().and_then(|i| i.version.clone()),
+            "subject": info.as_ref().map(|i| i.subject.clone()),
+            "index": i,
+            "os": id.os,
+            "commit": id.commit,
+            "serial": id.serial,
+            "path": id.path(),
+            "role": role,
+            "booted": is_booted,
+            "pending": role == "default" && booted.is_some() && !is_booted,
+            "rollback": role == "fallback",
+            "origin": origin,
+            "bootargs": entry.as_ref().map(|e| e.bootargs.clone()),
+            "boot_files_ok": files_ok,
+            "failed": failed.iter().find(|(c, _)| *c == id.commit).map(|(_, r)| r.clone()),
+        }));
+    }
+    // The slot of the last boot: the env when the agent saved it, else `atomboot.slot=` on the kernel
+    // command line, else where the booted deployment sits in the boot configuration.
+    let cmdline_arg = |key: &str| {
+        admin.cmdline.as_deref().and_then(|c| {
+            c.split_whitespace()
+                .find_map(|a| a.strip_prefix(key).map(str::to_string))
+        })
+    };
+    let derived_slot = booted.as_ref().and_then(|b| {
+        let c = config.as_ref()?;
+        if c.primary.deployment().as_ref() == Some(b) {
+            Some("primary".to_string())
+        } else if c.fallback.as_ref().and_then(|f| f.deployment()).as_ref() == Some(b) {
+            Some("fallback".to_string())
+        } else {
+            None
+        }
+    });
+    let last_boot = match &env {
+        Ok(c) => json!({
+            "slot": c
+                .get("atomboot_slot")
+                .map(str::to_string)
+                .or_else(|| cmdline_arg("atomboot.slot="))
+                .or(derived_slot),
+            "reason": c
+                .get("atomboot_reason")
+                .map(str::to_string)
+                .or_else(|| cmdline_arg("atomboot.reason=")),
+            "rolled_back": c.rolled_back(),
+            "bootcount": c.get("bootcount"),
+            "bootlimit": c.get("bootlimit"),
+            "upgrade_available": c.get("upgrade_available"),
+        }),
+        Err(e) => json!({ "error": format!("{e:#}") }),
+    };
+    Ok(json!({
+        "boot": admin.boot.describe(),
+        "loader_copy": config.as_ref().map(|c| c.copy),
+        "generation": config.as_ref().map(|c| c.generation),
+        "booted": booted.map(|b| b.path()),
+        "deployments": deps,
+        "last_boot": last_boot,
+        "failed_commits": failed.iter().map(|(c, r)| json!({"commit": c, "reason": r})).collect::<Vec<_>>(),
+    }))
+}
+
+/// The text form.
+pub fn render_text(v: &Value) -> String {
+    let mut out = String::new();
+    let s = |x: &Value| x.as_str().map(str::to_string).unwrap_or_else(|| "-".into());
+    if v["generation"].is_null() {
+        out.push_str(&format!(
+            "boot partition {}: no valid loader copy (nothing deployed)\n",
+            s(&v["boot"])
+        ));
+    }
+    for d in v["deployments"].as_array().into_iter().flatten() {
+        let mut marks = Vec::new();
+        if d["booted"] == true {
+            marks.push("booted".to_string());
+        }
+        if d["pending"] == true {
+            marks.push("pending".to_string());
+        }
+        if d["rollback"] == true {
+            marks.push("rollback".to_string());
+        }
+        if d["boot_files_ok"] == false {
+            marks.push("BOOT FILES DAMAGED".to_string());
+        }
+        if let Some(r) = d["failed"].as_str() {
+            marks.push(format!("FAILED: {r}"));
+        }
+        out.push_str(&format!(
+            "{} {} {}.{} ({}){}\n",
+            d["index"],
+            s(&d["os"]),
+            s(&d["commit"]),
+            d["serial"],
+            s(&d["role"]),
+            if marks.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", marks.join(", "))
+            }
+        ));
+        if let Some(v) = d["version"].as_str() {
+            out.push_str(&format!("    version: {v}\n"));
+        }
+        if let Some(o) = d["origin"].as_str() {
+            out.push_str(&format!("    origin: {o}\n"));
+        }
+    }
+    let lb = &v["last_boot"];
+    if let Some(e) = lb["error"].as_str() {
+        out.push_str(&format!("counters: {e}\n"));
+    } else {
+        if lb["rolled_back"] == true {
+            out.push_str(&format!(
+                "AUTOMATIC ROLLBACK: the default failed ({}); the fallback is running. `atomboot admin mark-good` makes it the default.\n",
+                s(&lb["reason"])
+            ));
+        }
+        out.push_str(&format!(
+            "last boot: slot {} reason {}; bootcount {} bootlimit {} upgrade_available {}\n",
+            s(&lb["slot"]),
+            s(&lb["reason"]),
+            s(&lb["bootcount"]),
+            s(&lb["bootlimit"]),
+            s(&lb["upgrade_available"])
+        ));
+    }
+    out
+}
