@@ -160,6 +160,23 @@ fn guest_accepts_ostree_boot_symlink_form_and_unlocked_usr() {
 }
 
 #[test]
+fn guest_prepare_root_needs_ostree_on_the_command_line() {
+    let (dir, disk, _ostree, _commit) = setup("no-ostree-arg", "1.0", false);
+    let flash = make_uboot_flash(&dir, "console=ttyAMA0 panic=-1");
+    let b = boot(&dir, &disk, &flash);
+    b.check(
+        b.exited,
+        "QEMU did not exit (prepare-root must power off on errors)",
+    );
+    b.expect_line("prepare-root: error: no ostree= on the kernel command line");
+    b.expect_line("prepare-root: powering off");
+    b.check(
+        b.lines("atomboot-guest:").is_empty(),
+        "the OS started without ostree=",
+    );
+}
+
+#[test]
 fn guest_prepare_root_reports_a_missing_deployment_and_powers_off() {
     let (dir, disk, _ostree, _commit) = setup("missing-deployment", "1.0", false);
     let wrong = format!("/ostree/deploy/{OS}/deploy/{}.0", fake_commit("nowhere"));

@@ -112,6 +112,9 @@ pub const INITIAL_ENV: &str = "bootcount=2\nbootlimit=3\nupgrade_available=1\n";
 pub struct Disk {
     pub path: PathBuf,
     pub boot_offset: u64,
+    /// Byte offset and length of the ext4 root partition.
+    pub root_offset: u64,
+    pub root_len: u64,
 }
 
 pub fn make_disk(dir: &Path, tree: &Path, sysroot: &Path) -> Disk {
@@ -180,6 +183,8 @@ pub fn make_disk(dir: &Path, tree: &Path, sysroot: &Path) -> Disk {
     Disk {
         path,
         boot_offset: BOOT_START * SECTOR,
+        root_offset: root_start * SECTOR,
+        root_len: root_sectors * SECTOR,
     }
 }
 
@@ -357,6 +362,28 @@ pub fn fat_read(disk: &Disk, name: &str, dir: &Path) -> Vec<u8> {
         .arg(format!("::/{name}"))
         .arg(&out));
     fs::read(&out).expect("read copied file")
+}
+
+/// A file from the ext4 root partition inside the disk image (debugfs on a copy of the partition);
+/// None when it does not exist.
+pub fn root_read(disk: &Disk, path: &str, dir: &Path) -> Option<Vec<u8>> {
+    let bytes = fs::read(&disk.path).expect("read disk");
+    let start = usize::try_from(disk.root_offset).expect("offset");
+    let end = start + usize::try_from(disk.root_len).expect("len");
+    let part = dir.join("out-root.ext4");
+    fs::write(&part, &bytes[start..end]).expect("write root partition copy");
+    let out = Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("cat {path}"))
+        .arg(&part)
+        .output()
+        .expect("cannot run debugfs (e2fsprogs; run scripts/setup.sh)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("File not found") {
+        return None;
+    }
+    assert!(out.status.success(), "debugfs cat {path}: {err}");
+    Some(out.stdout)
 }
 
 /// The env pair on the boot partition after a run.
