@@ -4,16 +4,27 @@
 set -euo pipefail
 
 APT_PKGS=(qemu-system-arm u-boot-qemu ostree u-boot-tools libubootenv-tool mtools dosfstools
-          e2fsprogs llvm python3 xz-utils cpio ca-certificates)
+          e2fsprogs llvm python3 xz-utils cpio ca-certificates gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+
+# The guest OS (qemu-tests/guest, scripts/fetch-guest.sh) uses Debian's armhf kernel and busybox-static.
+if ! dpkg --print-foreign-architectures | grep -qx armhf; then
+  echo "setup: adding the armhf architecture"
+  dpkg --add-architecture armhf
+  NEED_UPDATE=1
+fi
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if [ "${#missing[@]}" -gt 0 ] || [ -n "${NEED_UPDATE:-}" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  # The armhf security index can fail to update while the mirror syncs (QEMU.md): main is enough.
+  apt-get update -qq || echo "setup: apt-get update reported errors (continuing)" >&2
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
@@ -23,6 +34,10 @@ if ! command -v rustup >/dev/null 2>&1; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 rustup target list --installed | grep -q '^armv7a-none-eabi$' || rustup target add armv7a-none-eabi
+# The atomboot CLI inside the guest: armv7-unknown-linux-gnueabihf, linked statically (+crt-static) by
+# Debian's arm-linux-gnueabihf-gcc (the musl target's rust-std is not downloadable from this machine).
+rustup target list --installed | grep -q '^armv7-unknown-linux-gnueabihf$' \
+  || rustup target add armv7-unknown-linux-gnueabihf
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src' \
   || rustup component add rust-src --toolchain nightly
