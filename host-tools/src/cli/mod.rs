@@ -1,14 +1,22 @@
 //! The `atomboot` command line: OSTree's verbs and flags, plus `env` and `admin`.
 
 mod env;
+mod repo;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Repository used when --repo is not given (the system repo, as OSTree).
+pub const DEFAULT_REPO: &str = "/ostree/repo";
 
 /// Atomic, verified OS updates for U-Boot boards.
 #[derive(Debug, Parser)]
 #[command(name = "atomboot", version, about)]
 pub struct Cli {
+    /// Path to the OSTree repository (before or after the verb).
+    #[arg(long = "repo", global = true, value_name = "PATH")]
+    repo: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,6 +27,9 @@ enum Command {
     /// Read and write the U-Boot environment described by fw_env.config (the boot counters).
     #[command(subcommand)]
     Env(env::EnvCommand),
+    /// OSTree's repository verbs (init, commit, log, checkout, ...).
+    #[command(flatten)]
+    Repo(repo::RepoCommand),
 }
 
 /// Parses the command line, runs the verb, and maps errors to a message on stderr and exit code 1.
@@ -26,6 +37,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Env(cmd) => env::run(cmd),
+        Command::Repo(cmd) => repo::run(
+            cli.repo
+                .as_deref()
+                .unwrap_or(std::path::Path::new(DEFAULT_REPO)),
+            cmd,
+        ),
     };
     match result {
         Ok(code) => code,
