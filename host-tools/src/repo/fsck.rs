@@ -18,7 +18,9 @@ pub struct FsckReport {
 }
 
 fn verify_meta(store: &Store, c: &Checksum, t: ObjectType) -> Result<Vec<u8>, String> {
-    let data = store.read_meta(c, t).map_err(|e| e.to_string())?;
+    let data = store
+        .read_meta(c, t)
+        .map_err(|e| format!("{} object {c}: {e}", t.name()))?;
     let got = Checksum::of(&data);
     if got != *c {
         return Err(format!(
@@ -31,7 +33,9 @@ fn verify_meta(store: &Store, c: &Checksum, t: ObjectType) -> Result<Vec<u8>, St
 
 /// Verifies one content object; returns an error line.
 pub fn verify_file(store: &Store, c: &Checksum) -> Result<(), String> {
-    let (h, size, mut r) = store.open_content(c).map_err(|e| e.to_string())?;
+    let (h, size, mut r) = store
+        .open_content(c)
+        .map_err(|e| format!("file object {c}: {e}"))?;
     let mut sha = h.checksum_start();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
