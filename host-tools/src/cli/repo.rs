@@ -86,6 +86,43 @@ pub enum RepoCommand {
     },
     /// Verify every object reachable from the refs.
     Fsck,
+    /// Regenerate (-u) or print (--view) the summary file.
+    Summary {
+        #[arg(short = 'u', long = "update")]
+        update: bool,
+        #[arg(long)]
+        view: bool,
+    },
+    /// Manage remotes.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Pull refs from a remote: `pull REMOTE:REF` or `pull REMOTE REF...`.
+    Pull { remote: String, refs: Vec<String> },
+    /// Copy refs and their objects from another local repository.
+    PullLocal { src: PathBuf, refs: Vec<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote.
+    Add {
+        #[arg(long = "no-gpg-verify")]
+        no_gpg_verify: bool,
+        /// KEY=VALUE option (repeatable).
+        #[arg(long = "set")]
+        set: Vec<String>,
+        name: String,
+        url: String,
+    },
+    /// List remote names.
+    List {
+        #[arg(short = 'u', long = "show-urls")]
+        show_urls: bool,
+    },
+    /// Delete a remote.
+    Delete { name: String },
+    /// List the refs a remote offers (from its summary).
+    Refs { name: String },
 }
 
 fn open(repo: &Path) -> Result<Repo> {
@@ -153,10 +190,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 Some(t) => parse_timestamp(&t).ok_or_else(|| {
                     anyhow!("--timestamp={t}: expected YYYY-MM-DDTHH:MM:SSZ or @SECONDS")
                 })?,
-                None => std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0),
+                None => now(),
             };
             let c = repo.commit(dir, &o)?;
             writeln!(out, "{c}")?;
@@ -283,8 +317,141 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 rep.commits, rep.objects
             )?;
         }
+        RepoCommand::Summary { update, view } => {
+            let repo = open(repo_path)?;
+            if !update && !view {
+                bail!("summary needs -u (update) or --view");
+            }
+            if update {
+                crate::repo::summary::update(&repo.store, now())?;
+            }
+            if view {
+                let p = repo_path.join("summary");
+                let b = std::fs::read(&p)
+                    .with_context(|| format!("{}: no summary (run summary -u)", p.display()))?;
+                for r in crate::repo::summary::parse(&b)? {
+                    writeln!(out, "* {}", r.name)?;
+                    writeln!(out, "    Latest Commit ({} bytes):", r.commit_size)?;
+                    writeln!(out, "      {}", r.commit)?;
+                    if let Some(v) = r.version {
+                        writeln!(out, "    Version (ostree.commit.version): {v}")?;
+                    }
+                    if let Some(t) = r.timestamp {
+                        writeln!(
+                            out,
+                            "    Timestamp (ostree.commit.timestamp): {}",
+                            format_utc(t)
+                        )?;
+                    }
+                    writeln!(out)?;
+                }
+            }
+        }
+        RepoCommand::Remote(rc) => {
+            let mut repo = open(repo_path)?;
+            match rc {
+                RemoteCommand::Add {
+                    no_gpg_verify,
+                    set,
+                    name,
+                    url,
+                } => {
+                    let mut opts = Vec::new();
+                    for kv in set {
+                        let (k, v) = kv
+                            .split_once('=')
+                            .ok_or_else(|| anyhow!("--set={kv}: expected KEY=VALUE"))?;
+                        opts.push((k.to_string(), v.to_string()));
+                    }
+                    if no_gpg_verify {
+                        opts.push(("gpg-verify".into(), "false".into()));
+                    }
+                    crate::repo::remote::add(&mut repo.store, &name, &url, &opts)?;
+                }
+                RemoteCommand::List { show_urls } => {
+                    for r in crate::repo::remote::list(&repo.store) {
+                        if show_urls {
+                            writeln!(out, "{}  {}", r.name, r.url)?;
+                        } else {
+                            writeln!(out, "{}", r.name)?;
+                        }
+                    }
+                }
+                RemoteCommand::Delete { name } => {
+                    crate::repo::remote::delete(&mut repo.store, &name)?
+                }
+                RemoteCommand::Refs { name } => {
+                    let r = crate::repo::remote::get(&repo.store, &name)?;
+                    let src = crate::repo::pull::Source::from_url(&r.url)?;
+                    let refs = src.summary_refs()?;
+                    if refs.is_empty() {
+                        bail!("remote {name} ({}) has no summary listing refs", r.url);
+                    }
+                    for s in refs {
+                        writeln!(out, "{name}:{}", s.name)?;
+                    }
+                }
+            }
+        }
+        RepoCommand::Pull { remote, refs } => {
+            let repo = open(repo_path)?;
+            let (remote, refs) = match remote.split_once(':') {
+                Some((r, first)) => {
+                    let mut v = vec![first.to_string()];
+                    v.extend(refs);
+                    (r.to_string(), v)
+                }
+                None => (remote, refs),
+            };
+            if refs.is_empty() {
+                bail!("pull needs REMOTE:REF or REMOTE REF");
+            }
+            let r = crate::repo::remote::get(&repo.store, &remote)?;
+            let src = crate::repo::pull::Source::from_url(&r.url)?;
+            let st = crate::repo::pull::pull(&repo.store, &src, &refs, &format!("{remote}:"))?;
+            report_pull(&st, &mut out)?;
+        }
+        RepoCommand::PullLocal { src, refs } => {
+            let repo = open(repo_path)?;
+            let s = crate::repo::store::Store::open(&src)?;
+            let refs = if refs.is_empty() {
+                s.list_refs()?
+                    .into_iter()
+                    .map(|r| r.0)
+                    .filter(|n| !n.contains(':'))
+                    .collect()
+            } else {
+                refs
+            };
+            let st = crate::repo::pull::pull(
+                &repo.store,
+                &crate::repo::pull::Source::Local(s),
+                &refs,
+                "",
+            )?;
+            report_pull(&st, &mut out)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn report_pull(st: &crate::repo::pull::PullStats, out: &mut impl Write) -> Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    writeln!(
+        out,
+        "{} metadata, {} content objects fetched; {} bytes transferred",
+        st.meta_fetched.load(Relaxed),
+        st.content_fetched.load(Relaxed),
+        st.bytes.load(Relaxed)
+    )?;
+    Ok(())
 }
 
 fn print_commit(repo: &Repo, c: &Checksum, out: &mut impl Write) -> Result<Option<Checksum>> {

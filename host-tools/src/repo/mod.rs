@@ -19,7 +19,10 @@ pub mod commit;
 pub mod fsck;
 pub mod gvariant;
 pub mod objects;
+pub mod pull;
+pub mod remote;
 pub mod store;
+pub mod summary;
 pub mod time;
 
 pub use checkout::CheckoutOptions;
@@ -53,6 +56,8 @@ pub enum RepoError {
     UnknownRef(String),
     #[error("{0}")]
     Usage(String),
+    #[error("pull failed: {0}; nothing was stored for that object, run the pull again to resume")]
+    Fetch(String),
 }
 
 /// An open repository.

@@ -314,7 +314,7 @@ impl Store {
         }
         if total != size && !header.is_symlink() {
             return Err(RepoError::Corrupt(format!(
-                "content changed while reading: expected {size} bytes, got {total}"
+                "content is {total} bytes where {size} were expected (truncated, or changed while reading)"
             )));
         }
         let csum = finish(sha);
