@@ -98,6 +98,14 @@ pub enum RepoCommand {
     Remote(RemoteCommand),
     /// Pull refs from a remote: `pull REMOTE:REF` or `pull REMOTE REF...`.
     Pull { remote: String, refs: Vec<String> },
+    /// Delete unreachable objects (only --refs-only is supported).
+    Prune {
+        #[arg(long = "refs-only")]
+        refs_only: bool,
+        /// Also delete ancestors older than this date (YYYY-MM-DDTHH:MM:SSZ or @SECONDS); ref heads stay.
+        #[arg(long = "keep-younger-than")]
+        keep_younger_than: Option<String>,
+    },
     /// Copy refs and their objects from another local repository.
     PullLocal { src: PathBuf, refs: Vec<String> },
 }
@@ -410,6 +418,32 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             let src = crate::repo::pull::Source::from_url(&r.url)?;
             let st = crate::repo::pull::pull(&repo.store, &src, &refs, &format!("{remote}:"))?;
             report_pull(&st, &mut out)?;
+        }
+        RepoCommand::Prune {
+            refs_only,
+            keep_younger_than,
+        } => {
+            let repo = open(repo_path)?;
+            if !refs_only {
+                bail!("prune: only --refs-only is supported");
+            }
+            let cutoff = match keep_younger_than {
+                Some(t) => Some(parse_timestamp(&t).ok_or_else(|| {
+                    anyhow!("--keep-younger-than={t}: expected YYYY-MM-DDTHH:MM:SSZ or @SECONDS")
+                })?),
+                None => None,
+            };
+            let r = crate::repo::prune::prune_refs_only(&repo.store, cutoff)?;
+            writeln!(out, "Total objects: {}", r.total)?;
+            if r.deleted == 0 {
+                writeln!(out, "No unreachable objects")?;
+            } else {
+                writeln!(
+                    out,
+                    "Deleted {} objects, {} bytes freed",
+                    r.deleted, r.bytes_freed
+                )?;
+            }
         }
         RepoCommand::PullLocal { src, refs } => {
             let repo = open(repo_path)?;

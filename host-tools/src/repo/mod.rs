@@ -19,6 +19,7 @@ pub mod commit;
 pub mod fsck;
 pub mod gvariant;
 pub mod objects;
+pub mod prune;
 pub mod pull;
 pub mod remote;
 pub mod store;
