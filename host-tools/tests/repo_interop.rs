@@ -303,3 +303,34 @@ fn owner_flags_and_tree_dir_match_ostree() {
     let ls = ostree(&o, &["ls", "x", "/"]);
     assert!(ls.contains(" 1000 1001 "), "{ls}");
 }
+
+#[test]
+fn interop_bare_as_root() {
+    // Bare mode stores real owners; these tests run as root (the project's test machines do).
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let tree = t.join("tree");
+    make_tree(&tree);
+    let src_links = manifest_with(&tree, true);
+    let (o, th) = (t.join("ours"), t.join("theirs"));
+    ours(&o, &["init", "--mode=bare"]);
+    ostree(&th, &["init", "--mode=bare"]);
+    let mut a: Vec<&str> = COMMIT_ARGS.to_vec();
+    a.push(tree.to_str().unwrap());
+    assert_eq!(ours(&o, &a), ostree(&th, &a));
+    assert_eq!(objects(&o), objects(&th));
+    assert!(ostree(&o, &["fsck"]).contains("no errors found"));
+    assert!(ours(&th, &["fsck"]).contains("no errors found"));
+    let co1 = t.join("co1");
+    ours(&th, &["checkout", "-H", "os/main", co1.to_str().unwrap()]);
+    assert_eq!(manifest_with(&co1, true), src_links);
+    let co2 = t.join("co2");
+    ostree(&o, &["checkout", "-H", "os/main", co2.to_str().unwrap()]);
+    assert_eq!(manifest_with(&co2, true), src_links);
+    assert_eq!(
+        xattr::get(co2.join("xattr-file"), "user.atomboot")
+            .unwrap()
+            .as_deref(),
+        Some(&b"value"[..])
+    );
+}
