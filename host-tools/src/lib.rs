@@ -4,3 +4,4 @@
 pub mod cli;
 pub mod deploy;
 pub mod fwenv;
+pub mod repo;

@@ -2,14 +2,22 @@
 
 mod admin;
 mod env;
+mod repo;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Repository used when --repo is not given (the system repo, as OSTree).
+pub const DEFAULT_REPO: &str = "/ostree/repo";
 
 /// Atomic, verified OS updates for U-Boot boards.
 #[derive(Debug, Parser)]
 #[command(name = "atomboot", version, about)]
 pub struct Cli {
+    /// Path to the OSTree repository (before or after the verb).
+    #[arg(long = "repo", global = true, value_name = "PATH")]
+    repo: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,6 +30,9 @@ enum Command {
     Env(env::EnvCommand),
     /// Deployments, boot files, the boot configuration and the boot counters (OSTree's admin verbs).
     Admin(Box<admin::AdminArgs>),
+    /// OSTree's repository verbs (init, commit, log, checkout, ...).
+    #[command(flatten)]
+    Repo(repo::RepoCommand),
 }
 
 /// Parses the command line, runs the verb, and maps errors to a message on stderr and exit code 1.
@@ -30,6 +41,12 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Env(cmd) => env::run(cmd),
         Command::Admin(args) => admin::run(*args),
+        Command::Repo(cmd) => repo::run(
+            cli.repo
+                .as_deref()
+                .unwrap_or(std::path::Path::new(DEFAULT_REPO)),
+            cmd,
+        ),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Benchmark: atomboot's OSTree-compatible repository vs Debian's `ostree`, side by side in one run.
+# Not a test. Builds a Debian bookworm minbase tree with debootstrap (cached), then times, for both tools:
+#   commit archive, commit bare-user, second commit with ~1% of files changed (archive),
+#   hardlink checkout (bare-user, -U -H), full pull and incremental pull over loopback HTTP.
+# Prints the median wall time of RUNS runs, the ratio atomboot/ostree, and the peak RSS (max over runs),
+# measured with /usr/bin/time.
+# Usage: sudo bench/repo.sh        (env: RUNS=3, BENCH_CACHE=/var/tmp/atomboot-bench, SUITE=bookworm,
+#                                    MIRROR=http://deb.debian.org/debian, TREE=<existing dir to use instead>)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+CACHE=${BENCH_CACHE:-/var/tmp/atomboot-bench}
+SUITE=${SUITE:-bookworm}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+PORT=${PORT:-18555}
+
+need_pkg() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" && return
+  echo "bench: installing $1" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null; }
+}
+need_pkg debootstrap
+need_pkg time
+need_pkg ostree
+command -v python3 >/dev/null || need_pkg python3
+
+mkdir -p "$CACHE"
+if [ -n "${TREE:-}" ]; then
+  ROOTFS=$TREE
+else
+  ROOTFS=$CACHE/$SUITE-minbase
+  if [ ! -e "$ROOTFS/.complete" ]; then
+    echo "bench: debootstrap --variant=minbase $SUITE into $ROOTFS (once)" >&2
+    rm -rf "$ROOTFS"
+    debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1
+    # Device nodes and sockets cannot be committed (OSTree refuses them too): drop them.
+    find "$ROOTFS" \( -type b -o -type c -o -type s -o -type p \) -delete
+    touch "$ROOTFS/.complete"
+  fi
+fi
+SIZE=$(du -sm --exclude=.complete "$ROOTFS" | cut -f1)
+NFILES=$(find "$ROOTFS" -type f | wc -l)
+
+cargo build --release -q -p host-tools
+AB=$PWD/target/release/atomboot
+W=$(mktemp -d "$CACHE/run.XXXXXX")
+trap 'kill "${HTTP_PID:-0}" 2>/dev/null || true; rm -rf "$W"' EXIT
+
+# Second tree: hardlink farm of the first with ~1% of regular files rewritten.
+TREE2=$W/tree2
+cp -al "$ROOTFS" "$TREE2"
+find "$TREE2" -type f -size +0 | awk 'NR % 100 == 0' | while read -r f; do
+  cp --remove-destination "$f" "$f.tmp.bench" && echo "changed" >>"$f.tmp.bench" && mv "$f.tmp.bench" "$f"
+done
+NCHANGED=$(find "$TREE2" -type f -size +0 | awk 'NR % 100 == 0' | wc -l)
+
+# run_timed OUTFILE CMD...  -> appends "seconds maxrss_kib" to OUTFILE
+run_timed() {
+  local out=$1; shift
+  /usr/bin/time -f "%e %M" -o "$W/t.tmp" "$@" >/dev/null 2>"$W/err.tmp" || { cat "$W/err.tmp" >&2; return 1; }
+  cat "$W/t.tmp" >>"$out"
+}
+
+tool() { # tool NAME ARGS... (NAME ostree|atomboot)
+  if [ "$1" = ostree ]; then shift; ostree "$@"; else shift; "$AB" "$@"; fi
+}
+
+# Each scenario: prepare (untimed) then the timed command, RUNS times, tools interleaved.
+scenario() { # scenario LABEL
+  local label=$1
+  for i in $(seq "$RUNS"); do
+    for t in ostree atomboot; do
+      local d=$W/$t
+      rm -rf "$d"; mkdir -p "$d"
+      case $label in
+        commit-archive)
+          tool $t --repo="$d/r" init --mode=archive
+          run_timed "$W/$label.$t" tool $t --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" ;;
+        commit-bare-user)
+          tool $t --repo="$d/r" init --mode=bare-user
+          run_timed "$W/$label.$t" tool $t --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" ;;
+        commit-1pct)
+          cp -a "$W/base-archive" "$d/r"
+          run_timed "$W/$label.$t" tool $t --repo="$d/r" commit -b main -s two --timestamp=2024-01-02T00:00:00Z "$TREE2" ;;
+        checkout-hardlink)
+          run_timed "$W/$label.$t" tool $t --repo="$W/base-bare-user" checkout -U -H main "$d/co" ;;
+        pull-full)
+          tool $t --repo="$d/r" init --mode=archive
+          tool $t --repo="$d/r" remote add --no-gpg-verify origin "http://127.0.0.1:$PORT/served"
+          run_timed "$W/$label.$t" tool $t --repo="$d/r" pull origin main ;;
+        pull-incremental)
+          cp -a "$W/pulled-$t" "$d/r"
+          run_timed "$W/$label.$t" tool $t --repo="$d/r" pull origin main ;;
+      esac
+    done
+  done
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "bench: tree $ROOTFS: ${SIZE} MB, $NFILES files; $NCHANGED files changed for commit-1pct; RUNS=$RUNS" >&2
+
+# Shared fixtures (made with ostree; both tools produce identical objects anyway).
+ostree --repo="$W/base-archive" init --mode=archive
+ostree --repo="$W/base-archive" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" >/dev/null
+ostree --repo="$W/base-bare-user" init --mode=bare-user
+ostree --repo="$W/base-bare-user" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" >/dev/null
+
+scenario commit-archive
+scenario commit-bare-user
+scenario commit-1pct
+scenario checkout-hardlink
+
+# HTTP: serve a copy of base-archive; pull-full; then add the 1% commit and pull incrementally.
+mkdir -p "$W/www"
+cp -a "$W/base-archive" "$W/www/served"
+(cd "$W/www" && exec python3 -m http.server "$PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
+HTTP_PID=$!
+sleep 1
+scenario pull-full
+for t in ostree atomboot; do
+  rm -rf "$W/pulled-$t"
+  tool $t --repo="$W/pulled-$t" init --mode=archive
+  tool $t --repo="$W/pulled-$t" remote add --no-gpg-verify origin "http://127.0.0.1:$PORT/served"
+  tool $t --repo="$W/pulled-$t" pull origin main >/dev/null
+done
+ostree --repo="$W/www/served" commit -b main -s two --timestamp=2024-01-02T00:00:00Z "$TREE2" >/dev/null
+scenario pull-incremental
+
+printf '\n%-20s %12s %12s %8s %14s %14s\n' scenario "ostree s" "atomboot s" ratio "ostree MiB" "atomboot MiB"
+for s in commit-archive commit-bare-user commit-1pct checkout-hardlink pull-full pull-incremental; do
+  o=$(cut -d' ' -f1 "$W/$s.ostree" | median)
+  a=$(cut -d' ' -f1 "$W/$s.atomboot" | median)
+  orss=$(cut -d' ' -f2 "$W/$s.ostree" | sort -n | tail -1)
+  arss=$(cut -d' ' -f2 "$W/$s.atomboot" | sort -n | tail -1)
+  ratio=$(awk -v a="$a" -v o="$o" 'BEGIN { if (o > 0) printf "%.2f", a / o; else print "n/a" }')
+  printf '%-20s %12s %12s %8s %14.1f %14.1f\n' "$s" "$o" "$a" "$ratio" "$(awk -v k="$orss" 'BEGIN{print k/1024}')" "$(awk -v k="$arss" 'BEGIN{print k/1024}')"
+done
+echo "(medians of $RUNS runs; ratio = atomboot/ostree, lower is better; RSS = max over runs; tree ${SIZE} MB, $NFILES files)"

@@ -1,0 +1,591 @@
+//! OSTree's repository verbs: init, commit, log, show, rev-parse, ls, cat, refs, checkout, fsck.
+
+use crate::repo::objects::{S_IFLNK, S_IFMT};
+use crate::repo::time::{format_utc, parse_timestamp};
+use crate::repo::{content_checksum, CheckoutOptions, Checksum, CommitOptions, Mode, Node, Repo};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Subcommand;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The repository verbs, flattened into the top-level command enum.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a repository.
+    Init {
+        /// archive (= archive-z2), bare-user or bare.
+        #[arg(long, default_value = "bare")]
+        mode: String,
+    },
+    /// Commit a directory to a branch.
+    Commit {
+        #[arg(short = 'b', long = "branch")]
+        branch: Option<String>,
+        #[arg(short = 's', long = "subject")]
+        subject: Option<String>,
+        #[arg(short = 'm', long = "body")]
+        body: Option<String>,
+        /// Parent commit (checksum or ref), or "none".
+        #[arg(long)]
+        parent: Option<String>,
+        /// KEY=VALUE string metadata (repeatable).
+        #[arg(long = "add-metadata-string")]
+        metadata: Vec<String>,
+        /// Commit time: YYYY-MM-DDTHH:MM:SSZ or @SECONDS (default: now).
+        #[arg(long)]
+        timestamp: Option<String>,
+        #[arg(long = "owner-uid")]
+        owner_uid: Option<u32>,
+        #[arg(long = "owner-gid")]
+        owner_gid: Option<u32>,
+        /// dir=PATH (only the dir= form is supported).
+        #[arg(long)]
+        tree: Vec<String>,
+        /// Directory to commit.
+        dir: Option<PathBuf>,
+    },
+    /// Show the history of a ref.
+    Log { rev: String },
+    /// Show one commit.
+    Show {
+        rev: String,
+        /// Print only this metadata key's value.
+        #[arg(long = "print-metadata-key")]
+        key: Option<String>,
+    },
+    /// Print the commit a ref points to.
+    RevParse { rev: String },
+    /// List a directory of a commit.
+    Ls {
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        #[arg(short = 'C', long)]
+        checksum: bool,
+        rev: String,
+        paths: Vec<String>,
+    },
+    /// Print a file of a commit.
+    Cat { rev: String, path: String },
+    /// List refs, or delete the ones given.
+    Refs {
+        #[arg(long)]
+        delete: bool,
+        refs: Vec<String>,
+    },
+    /// Check a commit out to a directory.
+    Checkout {
+        #[arg(short = 'U', long = "user-mode")]
+        user_mode: bool,
+        #[arg(short = 'H', long = "require-hardlinks")]
+        hardlink: bool,
+        #[arg(long)]
+        union: bool,
+        rev: String,
+        dest: Option<PathBuf>,
+    },
+    /// Verify every object reachable from the refs.
+    Fsck,
+    /// Regenerate (-u) or print (--view) the summary file.
+    Summary {
+        #[arg(short = 'u', long = "update")]
+        update: bool,
+        #[arg(long)]
+        view: bool,
+    },
+    /// Manage remotes.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Pull refs from a remote: `pull REMOTE:REF` or `pull REMOTE REF...`.
+    Pull { remote: String, refs: Vec<String> },
+    /// Delete unreachable objects (only --refs-only is supported).
+    Prune {
+        #[arg(long = "refs-only")]
+        refs_only: bool,
+        /// Also delete ancestors older than this date (YYYY-MM-DDTHH:MM:SSZ or @SECONDS); ref heads stay.
+        #[arg(long = "keep-younger-than")]
+        keep_younger_than: Option<String>,
+    },
+    /// Copy refs and their objects from another local repository.
+    PullLocal { src: PathBuf, refs: Vec<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote.
+    Add {
+        #[arg(long = "no-gpg-verify")]
+        no_gpg_verify: bool,
+        /// KEY=VALUE option (repeatable).
+        #[arg(long = "set")]
+        set: Vec<String>,
+        name: String,
+        url: String,
+    },
+    /// List remote names.
+    List {
+        #[arg(short = 'u', long = "show-urls")]
+        show_urls: bool,
+    },
+    /// Delete a remote.
+    Delete { name: String },
+    /// List the refs a remote offers (from its summary).
+    Refs { name: String },
+}
+
+fn open(repo: &Path) -> Result<Repo> {
+    Ok(Repo::open(repo)?)
+}
+
+pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    match cmd {
+        RepoCommand::Init { mode } => {
+            let m = Mode::parse(&mode).ok_or_else(|| {
+                anyhow!("unknown mode {mode:?}: use archive, archive-z2, bare-user or bare")
+            })?;
+            Repo::init(repo_path, m)?;
+        }
+        RepoCommand::Commit {
+            branch,
+            subject,
+            body,
+            parent,
+            metadata,
+            timestamp,
+            owner_uid,
+            owner_gid,
+            tree,
+            dir,
+        } => {
+            let repo = open(repo_path)?;
+            let mut dirs: Vec<PathBuf> = dir.into_iter().collect();
+            for t in tree {
+                match t.split_once('=') {
+                    Some(("dir", d)) => dirs.push(PathBuf::from(d)),
+                    _ => bail!("--tree={t}: only --tree=dir=PATH is supported"),
+                }
+            }
+            let [dir] = dirs.as_slice() else {
+                bail!("commit needs exactly one directory (DIR or --tree=dir=DIR)");
+            };
+            let mut o = CommitOptions {
+                branch,
+                subject: subject.unwrap_or_default(),
+                body: body.unwrap_or_default(),
+                owner_uid,
+                owner_gid,
+                ..Default::default()
+            };
+            for kv in metadata {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--add-metadata-string={kv}: expected KEY=VALUE"))?;
+                o.metadata_strings.push((k.into(), v.into()));
+            }
+            match parent.as_deref() {
+                Some("none") => o.no_parent = true,
+                Some(p) => {
+                    o.parent = Some(
+                        repo.resolve_rev(p)
+                            .with_context(|| format!("--parent={p}"))?,
+                    )
+                }
+                None => {}
+            }
+            o.timestamp = match timestamp {
+                Some(t) => parse_timestamp(&t).ok_or_else(|| {
+                    anyhow!("--timestamp={t}: expected YYYY-MM-DDTHH:MM:SSZ or @SECONDS")
+                })?,
+                None => now(),
+            };
+            let c = repo.commit(dir, &o)?;
+            writeln!(out, "{c}")?;
+        }
+        RepoCommand::Log { rev } => {
+            let repo = open(repo_path)?;
+            let mut c = Some(repo.resolve_rev(&rev)?);
+            while let Some(csum) = c {
+                if !repo
+                    .store
+                    .has_object(&csum, crate::repo::ObjectType::Commit)
+                {
+                    writeln!(out, "<< History beyond this commit not fetched >>")?;
+                    break;
+                }
+                let cm = print_commit(&repo, &csum, &mut out)?;
+                c = cm;
+            }
+        }
+        RepoCommand::Show { rev, key } => {
+            let repo = open(repo_path)?;
+            let c = repo.resolve_rev(&rev)?;
+            if let Some(k) = key {
+                let cm = repo.read_commit(&c)?;
+                let v = cm
+                    .metadata
+                    .iter()
+                    .find(|e| e.0 == k)
+                    .ok_or_else(|| anyhow!("commit {c} has no metadata key {k:?}"))?;
+                match &v.2 {
+                    crate::repo::gvariant::Value::Str(s) => writeln!(out, "'{s}'")?,
+                    other => writeln!(out, "{other:?}")?,
+                }
+            } else {
+                print_commit(&repo, &c, &mut out)?;
+            }
+        }
+        RepoCommand::RevParse { rev } => {
+            let repo = open(repo_path)?;
+            writeln!(out, "{}", repo.resolve_rev(&rev)?)?;
+        }
+        RepoCommand::Ls {
+            recursive,
+            checksum,
+            rev,
+            paths,
+        } => {
+            let repo = open(repo_path)?;
+            let c = repo.resolve_rev(&rev)?;
+            let paths = if paths.is_empty() {
+                vec!["/".to_string()]
+            } else {
+                paths
+            };
+            for p in paths {
+                let abs = format!("/{}", p.trim_matches('/'));
+                let node = repo.lookup_path(&c, &abs)?;
+                ls_node(&repo, &node, &abs, checksum, &mut out)?;
+                if let Node::Dir(t, _) = node {
+                    ls_children(&repo, &t, &abs, recursive, checksum, &mut out)?;
+                }
+            }
+        }
+        RepoCommand::Cat { rev, path } => {
+            let repo = open(repo_path)?;
+            let c = repo.resolve_rev(&rev)?;
+            out.write_all(&repo.read_file(&c, &path)?)?;
+        }
+        RepoCommand::Refs { delete, refs } => {
+            let repo = open(repo_path)?;
+            if delete {
+                if refs.is_empty() {
+                    bail!("refs --delete needs at least one ref");
+                }
+                for r in &refs {
+                    repo.store.delete_ref(r)?;
+                }
+            } else {
+                for (name, _) in repo.store.list_refs()? {
+                    if refs.is_empty() || refs.iter().any(|p| name.starts_with(p.as_str())) {
+                        writeln!(out, "{name}")?;
+                    }
+                }
+            }
+        }
+        RepoCommand::Checkout {
+            user_mode,
+            hardlink,
+            union,
+            rev,
+            dest,
+        } => {
+            let repo = open(repo_path)?;
+            let c = repo.resolve_rev(&rev)?;
+            let dest = dest.unwrap_or_else(|| PathBuf::from(&rev));
+            repo.checkout(
+                &c,
+                &dest,
+                &CheckoutOptions {
+                    user_mode,
+                    hardlink,
+                    union,
+                },
+            )?;
+        }
+        RepoCommand::Fsck => {
+            let repo = open(repo_path)?;
+            let rep = repo.fsck()?;
+            for e in &rep.errors {
+                eprintln!("error: {e}");
+            }
+            if !rep.errors.is_empty() {
+                bail!(
+                    "fsck of {}: {} error(s) in {} objects of {} commits",
+                    repo_path.display(),
+                    rep.errors.len(),
+                    rep.objects,
+                    rep.commits
+                );
+            }
+            writeln!(
+                out,
+                "object fsck of {} commits ({} objects) completed successfully - no errors found.",
+                rep.commits, rep.objects
+            )?;
+        }
+        RepoCommand::Summary { update, view } => {
+            let repo = open(repo_path)?;
+            if !update && !view {
+                bail!("summary needs -u (update) or --view");
+            }
+            if update {
+                crate::repo::summary::update(&repo.store, now())?;
+            }
+            if view {
+                let p = repo_path.join("summary");
+                let b = std::fs::read(&p)
+                    .with_context(|| format!("{}: no summary (run summary -u)", p.display()))?;
+                for r in crate::repo::summary::parse(&b)? {
+                    writeln!(out, "* {}", r.name)?;
+                    writeln!(out, "    Latest Commit ({} bytes):", r.commit_size)?;
+                    writeln!(out, "      {}", r.commit)?;
+                    if let Some(v) = r.version {
+                        writeln!(out, "    Version (ostree.commit.version): {v}")?;
+                    }
+                    if let Some(t) = r.timestamp {
+                        writeln!(
+                            out,
+                            "    Timestamp (ostree.commit.timestamp): {}",
+                            format_utc(t)
+                        )?;
+                    }
+                    writeln!(out)?;
+                }
+            }
+        }
+        RepoCommand::Remote(rc) => {
+            let mut repo = open(repo_path)?;
+            match rc {
+                RemoteCommand::Add {
+                    no_gpg_verify,
+                    set,
+                    name,
+                    url,
+                } => {
+                    let mut opts = Vec::new();
+                    for kv in set {
+                        let (k, v) = kv
+                            .split_once('=')
+                            .ok_or_else(|| anyhow!("--set={kv}: expected KEY=VALUE"))?;
+                        opts.push((k.to_string(), v.to_string()));
+                    }
+                    if no_gpg_verify {
+                        opts.push(("gpg-verify".into(), "false".into()));
+                    }
+                    crate::repo::remote::add(&mut repo.store, &name, &url, &opts)?;
+                }
+                RemoteCommand::List { show_urls } => {
+                    for r in crate::repo::remote::list(&repo.store) {
+                        if show_urls {
+                            writeln!(out, "{}  {}", r.name, r.url)?;
+                        } else {
+                            writeln!(out, "{}", r.name)?;
+                        }
+                    }
+                }
+                RemoteCommand::Delete { name } => {
+                    crate::repo::remote::delete(&mut repo.store, &name)?
+                }
+                RemoteCommand::Refs { name } => {
+                    let r = crate::repo::remote::get(&repo.store, &name)?;
+                    let src = crate::repo::pull::Source::from_url(&r.url)?;
+                    let refs = src.summary_refs()?;
+                    if refs.is_empty() {
+                        bail!("remote {name} ({}) has no summary listing refs", r.url);
+                    }
+                    for s in refs {
+                        writeln!(out, "{name}:{}", s.name)?;
+                    }
+                }
+            }
+        }
+        RepoCommand::Pull { remote, refs } => {
+            let repo = open(repo_path)?;
+            let (remote, refs) = match remote.split_once(':') {
+                Some((r, first)) => {
+                    let mut v = vec![first.to_string()];
+                    v.extend(refs);
+                    (r.to_string(), v)
+                }
+                None => (remote, refs),
+            };
+            if refs.is_empty() {
+                bail!("pull needs REMOTE:REF or REMOTE REF");
+            }
+            let r = crate::repo::remote::get(&repo.store, &remote)?;
+            let src = crate::repo::pull::Source::from_url(&r.url)?;
+            let st = crate::repo::pull::pull(&repo.store, &src, &refs, &format!("{remote}:"))?;
+            report_pull(&st, &mut out)?;
+        }
+        RepoCommand::Prune {
+            refs_only,
+            keep_younger_than,
+        } => {
+            let repo = open(repo_path)?;
+            if !refs_only {
+                bail!("prune: only --refs-only is supported");
+            }
+            let cutoff = match keep_younger_than {
+                Some(t) => Some(parse_timestamp(&t).ok_or_else(|| {
+                    anyhow!("--keep-younger-than={t}: expected YYYY-MM-DDTHH:MM:SSZ or @SECONDS")
+                })?),
+                None => None,
+            };
+            let r = crate::repo::prune::prune_refs_only(&repo.store, cutoff)?;
+            writeln!(out, "Total objects: {}", r.total)?;
+            if r.deleted == 0 {
+                writeln!(out, "No unreachable objects")?;
+            } else {
+                writeln!(
+                    out,
+                    "Deleted {} objects, {} bytes freed",
+                    r.deleted, r.bytes_freed
+                )?;
+            }
+        }
+        RepoCommand::PullLocal { src, refs } => {
+            let repo = open(repo_path)?;
+            let s = crate::repo::store::Store::open(&src)?;
+            let refs = if refs.is_empty() {
+                s.list_refs()?
+                    .into_iter()
+                    .map(|r| r.0)
+                    .filter(|n| !n.contains(':'))
+                    .collect()
+            } else {
+                refs
+            };
+            let st = crate::repo::pull::pull(
+                &repo.store,
+                &crate::repo::pull::Source::Local(s),
+                &refs,
+                "",
+            )?;
+            report_pull(&st, &mut out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn report_pull(st: &crate::repo::pull::PullStats, out: &mut impl Write) -> Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    writeln!(
+        out,
+        "{} metadata, {} content objects fetched; {} bytes transferred",
+        st.meta_fetched.load(Relaxed),
+        st.content_fetched.load(Relaxed),
+        st.bytes.load(Relaxed)
+    )?;
+    Ok(())
+}
+
+fn print_commit(repo: &Repo, c: &Checksum, out: &mut impl Write) -> Result<Option<Checksum>> {
+    let cm = repo.read_commit(c)?;
+    writeln!(out, "commit {c}")?;
+    if let Some(p) = cm.parent {
+        writeln!(out, "Parent:  {p}")?;
+    }
+    writeln!(out, "ContentChecksum:  {}", content_checksum(&cm))?;
+    writeln!(out, "Date:  {}", format_utc(cm.timestamp))?;
+    if let Some(v) = cm.metadata_string("version") {
+        writeln!(out, "Version: {v}")?;
+    }
+    writeln!(out)?;
+    for l in cm.subject.lines() {
+        writeln!(out, "    {l}")?;
+    }
+    writeln!(out)?;
+    if !cm.body.is_empty() {
+        for l in cm.body.lines() {
+            writeln!(out, "    {l}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(cm.parent)
+}
+
+fn ls_node(
+    repo: &Repo,
+    node: &Node,
+    path: &str,
+    checksum: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    match node {
+        Node::Dir(t, m) => {
+            let dm = repo.read_dirmeta(m)?;
+            write!(
+                out,
+                "d0{:04o} {} {} {:6} ",
+                dm.mode & 0o7777,
+                dm.uid,
+                dm.gid,
+                0
+            )?;
+            if checksum {
+                write!(out, "{t} {m} ")?;
+            }
+            writeln!(out, "{path}")?;
+        }
+        Node::File(c) => {
+            let (h, size, _) = repo.store.open_content(c)?;
+            let link = h.mode & S_IFMT == S_IFLNK;
+            let (ty, size) = if link { ('l', 0) } else { ('-', size) };
+            write!(
+                out,
+                "{ty}0{:04o} {} {} {:6} ",
+                h.mode & 0o7777,
+                h.uid,
+                h.gid,
+                size
+            )?;
+            if checksum {
+                write!(out, "{c} ")?;
+            }
+            if link {
+                writeln!(out, "{path} -> {}", h.symlink)?;
+            } else {
+                writeln!(out, "{path}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ls_children(
+    repo: &Repo,
+    t: &Checksum,
+    path: &str,
+    recursive: bool,
+    checksum: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let tree = repo.read_dirtree(t)?;
+    let join = |n: &str| {
+        if path == "/" {
+            format!("/{n}")
+        } else {
+            format!("{path}/{n}")
+        }
+    };
+    for (n, c) in &tree.files {
+        ls_node(repo, &Node::File(*c), &join(n), checksum, out)?;
+    }
+    for (n, tc, mc) in &tree.dirs {
+        let p = join(n);
+        ls_node(repo, &Node::Dir(*tc, *mc), &p, checksum, out)?;
+        if recursive {
+            ls_children(repo, tc, &p, recursive, checksum, out)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! Commit builder: walks a directory in parallel (rayon), streams each file into the store.
+
+use super::gvariant::{Type, Value};
+use super::objects::{
+    Checksum, Commit, DirMeta, DirTree, FileHeader, ObjectType, S_IFLNK, S_IFMT, S_IFREG,
+};
+use super::store::{read_xattrs, Store};
+use super::RepoError;
+use rayon::prelude::*;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+/// Options for [`commit_dir`].
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub branch: Option<String>,
+    pub subject: String,
+    pub body: String,
+    /// Explicit parent; `None` uses the branch's current commit.
+    pub parent: Option<Checksum>,
+    /// `true` for `--parent=none`.
+    pub no_parent: bool,
+    /// `--add-metadata-string` pairs, in order.
+    pub metadata_strings: Vec<(String, String)>,
+    pub timestamp: u64,
+    pub owner_uid: Option<u32>,
+    pub owner_gid: Option<u32>,
+}
+
+fn err(p: &Path, what: &str, e: std::io::Error) -> RepoError {
+    RepoError::Io {
+        path: p.to_path_buf(),
+        what: what.into(),
+        source: e,
+    }
+}
+
+fn header_for(path: &Path, md: &fs::Metadata, o: &CommitOptions) -> Result<FileHeader, RepoError> {
+    let ft = md.file_type();
+    let symlink = if ft.is_symlink() {
+        let t = fs::read_link(path).map_err(|e| err(path, "readlink", e))?;
+        t.to_str()
+            .ok_or_else(|| {
+                RepoError::Usage(format!("{}: symlink target is not UTF-8", path.display()))
+            })?
+            .to_string()
+    } else if ft.is_file() {
+        String::new()
+    } else {
+        let kind = if ft.is_block_device() || ft.is_char_device() {
+            "device node"
+        } else if ft.is_socket() {
+            "socket"
+        } else if ft.is_fifo() {
+            "FIFO"
+        } else {
+            "special file"
+        };
+        return Err(RepoError::Usage(format!(
+            "{}: cannot commit a {kind} (OSTree repositories hold only regular files, symlinks and directories); remove it from the tree",
+            path.display()
+        )));
+    };
+    Ok(FileHeader {
+        uid: o.owner_uid.unwrap_or(md.uid()),
+        gid: o.owner_gid.unwrap_or(md.gid()),
+        mode: md.mode(),
+        symlink,
+        xattrs: read_xattrs(path)?,
+    })
+}
+
+fn write_file(
+    store: &Store,
+    path: &Path,
+    md: &fs::Metadata,
+    o: &CommitOptions,
+) -> Result<Checksum, RepoError> {
+    let h = header_for(path, md, o)?;
+    debug_assert!(matches!(h.mode & S_IFMT, S_IFREG | S_IFLNK));
+    if h.is_symlink() {
+        return store.write_content(&h, &mut std::io::empty(), 0, None);
+    }
+    let mut f = fs::File::open(path).map_err(|e| err(path, "open", e))?;
+    store.write_content(&h, &mut f, md.len(), None)
+}
+
+enum Entry {
+    File(String, Checksum),
+    Dir(String, Checksum, Checksum),
+}
+
+/// Writes the tree under `dir` and returns (dirtree, dirmeta) checksums.
+pub fn write_tree(
+    store: &Store,
+    dir: &Path,
+    o: &CommitOptions,
+) -> Result<(Checksum, Checksum), RepoError> {
+    let md = fs::symlink_metadata(dir).map_err(|e| err(dir, "stat", e))?;
+    if !md.is_dir() {
+        return Err(RepoError::Usage(format!(
+            "{}: not a directory",
+            dir.display()
+        )));
+    }
+    let meta = DirMeta {
+        uid: o.owner_uid.unwrap_or(md.uid()),
+        gid: o.owner_gid.unwrap_or(md.gid()),
+        mode: md.mode(),
+        xattrs: read_xattrs(dir)?,
+    };
+    let mut names = Vec::new();
+    for e in fs::read_dir(dir).map_err(|e| err(dir, "read directory", e))? {
+        let e = e.map_err(|e| err(dir, "read directory", e))?;
+        let name = e.file_name().into_string().map_err(|n| {
+            RepoError::Usage(format!("{}: file name {n:?} is not UTF-8", dir.display()))
+        })?;
+        names.push(name);
+    }
+    let entries: Vec<Entry> = names
+        .into_par_iter()
+        .map(|name| {
+            let p = dir.join(&name);
+            let md = fs::symlink_metadata(&p).map_err(|e| err(&p, "stat", e))?;
+            if md.is_dir() {
+                let (t, m) = write_tree(store, &p, o)?;
+                Ok(Entry::Dir(name, t, m))
+            } else {
+                Ok(Entry::File(name.clone(), write_file(store, &p, &md, o)?))
+            }
+        })
+        .collect::<Result<_, RepoError>>()?;
+    let mut tree = DirTree::default();
+    for e in entries {
+        match e {
+            Entry::File(n, c) => tree.files.push((n, c)),
+            Entry::Dir(n, t, m) => tree.dirs.push((n, t, m)),
+        }
+    }
+    let t = store.write_meta(ObjectType::DirTree, &tree.serialize())?;
+    let m = store.write_meta(ObjectType::DirMeta, &meta.serialize())?;
+    Ok((t, m))
+}
+
+/// Commits `dir`; updates the branch ref when one is given. Returns the commit checksum.
+pub fn commit_dir(store: &Store, dir: &Path, o: &CommitOptions) -> Result<Checksum, RepoError> {
+    if let Some(b) = &o.branch {
+        super::store::validate_ref(b)?;
+    }
+    let (root_tree, root_meta) = write_tree(store, dir, o)?;
+    let parent = if o.no_parent {
+        None
+    } else if let Some(p) = o.parent {
+        Some(p)
+    } else if let Some(b) = &o.branch {
+        store.read_ref(b)?
+    } else {
+        None
+    };
+    let mut metadata: Vec<(String, Type, Value)> = Vec::new();
+    for (k, v) in &o.metadata_strings {
+        if let Some(e) = metadata.iter_mut().find(|e| &e.0 == k) {
+            e.2 = Value::Str(v.clone());
+        } else {
+            metadata.push((k.clone(), Type::Str('s'), Value::Str(v.clone())));
+        }
+    }
+    if let Some(b) = &o.branch {
+        metadata.push((
+            "ostree.ref-binding".into(),
+            Type::Array(Box::new(Type::Str('s'))),
+            Value::Array(vec![Value::Str(b.clone())]),
+        ));
+    }
+    let c = Commit {
+        metadata,
+        parent,
+        subject: o.subject.clone(),
+        body: o.body.clone(),
+        timestamp: o.timestamp,
+        root_tree,
+        root_meta,
+    };
+    let csum = store.write_meta(ObjectType::Commit, &c.serialize())?;
+    sync_objects(store)?;
+    if let Some(b) = &o.branch {
+        store.write_ref(b, &csum)?;
+    }
+    Ok(csum)
+}
+
+/// fsyncs the object directories so renames are durable before refs point at them.
+pub fn sync_objects(store: &Store) -> Result<(), RepoError> {
+    let objs = store.path.join("objects");
+    let dirs: Vec<_> = fs::read_dir(&objs)
+        .map_err(|e| err(&objs, "read directory", e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    dirs.par_iter()
+        .try_for_each(|d| super::store::fsync_dir(d))?;
+    super::store::fsync_dir(&objs)
+}

@@ -1,0 +1,130 @@
+//! fsck: verifies every object reachable from the refs (checksums recomputed, structure parsed).
+
+use super::objects::{finish, Checksum, Commit, DirMeta, DirTree, ObjectType};
+use super::store::Store;
+use super::RepoError;
+use rayon::prelude::*;
+use sha2::Digest;
+use std::collections::HashSet;
+use std::io::Read;
+
+/// What fsck looked at.
+#[derive(Debug, Default, Clone)]
+pub struct FsckReport {
+    pub commits: usize,
+    pub objects: usize,
+    /// One line per problem (object and what is wrong).
+    pub errors: Vec<String>,
+}
+
+fn verify_meta(store: &Store, c: &Checksum, t: ObjectType) -> Result<Vec<u8>, String> {
+    let data = store
+        .read_meta(c, t)
+        .map_err(|e| format!("{} object {c}: {e}", t.name()))?;
+    let got = Checksum::of(&data);
+    if got != *c {
+        return Err(format!(
+            "{} object {c}: corrupted (content checksum is {got})",
+            t.name()
+        ));
+    }
+    Ok(data)
+}
+
+/// Verifies one content object; returns an error line.
+pub fn verify_file(store: &Store, c: &Checksum) -> Result<(), String> {
+    let (h, size, mut r) = store
+        .open_content(c)
+        .map_err(|e| format!("file object {c}: {e}"))?;
+    let mut sha = h.checksum_start();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = r
+            .read(&mut buf)
+            .map_err(|e| format!("file object {c}: unreadable: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        total += n as u64;
+    }
+    if total != size {
+        return Err(format!(
+            "file object {c}: truncated ({total} of {size} bytes)"
+        ));
+    }
+    let got = finish(sha);
+    if got != *c {
+        return Err(format!(
+            "file object {c}: corrupted (content checksum is {got})"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks all commits the refs point to and everything they reference (parents are followed when present).
+pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
+    let mut rep = FsckReport::default();
+    let mut commits: Vec<Checksum> = store.list_refs()?.into_iter().map(|(_, c)| c).collect();
+    let mut seen_commits = HashSet::new();
+    let mut trees = Vec::new();
+    let mut metas = HashSet::new();
+    while let Some(c) = commits.pop() {
+        if !seen_commits.insert(c) {
+            continue;
+        }
+        match verify_meta(store, &c, ObjectType::Commit)
+            .and_then(|d| Commit::parse(&d).map_err(|e| format!("commit {c}: {e}")))
+        {
+            Ok(cm) => {
+                rep.commits += 1;
+                if let Some(p) = cm.parent {
+                    if store.has_object(&p, ObjectType::Commit) {
+                        commits.push(p);
+                    }
+                }
+                trees.push(cm.root_tree);
+                metas.insert(cm.root_meta);
+            }
+            Err(e) => rep.errors.push(e),
+        }
+    }
+    let mut seen_trees = HashSet::new();
+    let mut files = HashSet::new();
+    while let Some(t) = trees.pop() {
+        if !seen_trees.insert(t) {
+            continue;
+        }
+        match verify_meta(store, &t, ObjectType::DirTree)
+            .and_then(|d| DirTree::parse(&d).map_err(|e| format!("dirtree {t}: {e}")))
+        {
+            Ok(dt) => {
+                files.extend(dt.files.iter().map(|f| f.1));
+                for (_, tc, mc) in dt.dirs {
+                    trees.push(tc);
+                    metas.insert(mc);
+                }
+            }
+            Err(e) => rep.errors.push(e),
+        }
+    }
+    for m in &metas {
+        if let Err(e) = verify_meta(store, m, ObjectType::DirMeta).and_then(|d| {
+            DirMeta::parse(&d)
+                .map(|_| ())
+                .map_err(|e| format!("dirmeta {m}: {e}"))
+        }) {
+            rep.errors.push(e);
+        }
+    }
+    let files: Vec<_> = files.into_iter().collect();
+    let mut ferrs: Vec<String> = files
+        .par_iter()
+        .filter_map(|c| verify_file(store, c).err())
+        .collect();
+    ferrs.sort();
+    rep.errors.extend(ferrs);
+    rep.objects = seen_commits.len() + seen_trees.len() + metas.len() + files.len();
+    Ok(rep)
+}

@@ -1,0 +1,501 @@
+//! A small GVariant serialiser and parser (the "normal form" GLib writes), enough for OSTree's objects.
+//!
+//! Written here because the types are few and the byte layout must match GLib exactly (framing-offset
+//! sizes, alignment padding, the single NUL byte of an empty non-fixed tuple of arrays). The parser never
+//! panics on outside bytes: every bound is checked and reported as [`GvError`].
+
+use std::fmt;
+
+/// A GVariant type (the subset of the type system OSTree objects and commit metadata use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Type {
+    Bool,
+    Byte,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    Double,
+    /// `s`, `o` and `g` (all NUL-terminated strings); the char is kept to print the signature.
+    Str(char),
+    Variant,
+    Array(Box<Type>),
+    Maybe(Box<Type>),
+    Tuple(Vec<Type>),
+    DictEntry(Box<Type>, Box<Type>),
+}
+
+/// Errors from parsing a type signature or serialised data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GvError {
+    #[error("bad GVariant type signature {0:?}")]
+    BadSignature(String),
+    #[error("malformed GVariant data for type {0}: {1}")]
+    Malformed(String, &'static str),
+    #[error("GVariant value does not match type {0}")]
+    TypeMismatch(String),
+}
+
+impl Type {
+    /// Parses a complete type signature such as `(a{sv}aya(say)sstayay)`.
+    pub fn parse(sig: &str) -> Result<Type, GvError> {
+        let bytes = sig.as_bytes();
+        let (t, used) =
+            Self::parse_one(bytes, 0).ok_or_else(|| GvError::BadSignature(sig.into()))?;
+        if used != bytes.len() {
+            return Err(GvError::BadSignature(sig.into()));
+        }
+        Ok(t)
+    }
+
+    fn parse_one(b: &[u8], pos: usize) -> Option<(Type, usize)> {
+        let c = *b.get(pos)?;
+        let simple = match c {
+            b'b' => Some(Type::Bool),
+            b'y' => Some(Type::Byte),
+            b'n' => Some(Type::I16),
+            b'q' => Some(Type::U16),
+            b'i' => Some(Type::I32),
+            b'u' => Some(Type::U32),
+            b'x' => Some(Type::I64),
+            b't' => Some(Type::U64),
+            b'd' => Some(Type::Double),
+            b's' | b'o' | b'g' => Some(Type::Str(c as char)),
+            b'v' => Some(Type::Variant),
+            _ => None,
+        };
+        if let Some(t) = simple {
+            return Some((t, pos + 1));
+        }
+        match c {
+            b'a' => {
+                let (e, p) = Self::parse_one(b, pos + 1)?;
+                Some((Type::Array(Box::new(e)), p))
+            }
+            b'm' => {
+                let (e, p) = Self::parse_one(b, pos + 1)?;
+                Some((Type::Maybe(Box::new(e)), p))
+            }
+            b'(' => {
+                let mut p = pos + 1;
+                let mut items = Vec::new();
+                loop {
+                    if *b.get(p)? == b')' {
+                        return Some((Type::Tuple(items), p + 1));
+                    }
+                    let (t, np) = Self::parse_one(b, p)?;
+                    items.push(t);
+                    p = np;
+                }
+            }
+            b'{' => {
+                let (k, p) = Self::parse_one(b, pos + 1)?;
+                let (v, p) = Self::parse_one(b, p)?;
+                if *b.get(p)? != b'}' {
+                    return None;
+                }
+                Some((Type::DictEntry(Box::new(k), Box::new(v)), p + 1))
+            }
+            _ => None,
+        }
+    }
+
+    /// Alignment in bytes.
+    pub fn alignment(&self) -> usize {
+        match self {
+            Type::Bool | Type::Byte | Type::Str(_) => 1,
+            Type::I16 | Type::U16 => 2,
+            Type::I32 | Type::U32 => 4,
+            Type::I64 | Type::U64 | Type::Double | Type::Variant => 8,
+            Type::Array(e) | Type::Maybe(e) => e.alignment(),
+            Type::Tuple(items) => items.iter().map(Type::alignment).max().unwrap_or(1),
+            Type::DictEntry(k, v) => k.alignment().max(v.alignment()),
+        }
+    }
+
+    /// Size in bytes when the type is fixed-size.
+    pub fn fixed_size(&self) -> Option<usize> {
+        match self {
+            Type::Bool | Type::Byte => Some(1),
+            Type::I16 | Type::U16 => Some(2),
+            Type::I32 | Type::U32 => Some(4),
+            Type::I64 | Type::U64 | Type::Double => Some(8),
+            Type::Str(_) | Type::Variant | Type::Array(_) | Type::Maybe(_) => None,
+            Type::Tuple(items) => fixed_tuple_size(items),
+            Type::DictEntry(k, v) => fixed_tuple_size(&[(**k).clone(), (**v).clone()]),
+        }
+    }
+}
+
+fn fixed_tuple_size(items: &[Type]) -> Option<usize> {
+    let mut size = 0usize;
+    let mut align = 1usize;
+    for t in items {
+        let a = t.alignment();
+        align = align.max(a);
+        size = size.next_multiple_of(a) + t.fixed_size()?;
+    }
+    if items.is_empty() {
+        return Some(1);
+    }
+    Some(size.next_multiple_of(align))
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Bool => f.write_str("b"),
+            Type::Byte => f.write_str("y"),
+            Type::I16 => f.write_str("n"),
+            Type::U16 => f.write_str("q"),
+            Type::I32 => f.write_str("i"),
+            Type::U32 => f.write_str("u"),
+            Type::I64 => f.write_str("x"),
+            Type::U64 => f.write_str("t"),
+            Type::Double => f.write_str("d"),
+            Type::Str(c) => write!(f, "{c}"),
+            Type::Variant => f.write_str("v"),
+            Type::Array(e) => write!(f, "a{e}"),
+            Type::Maybe(e) => write!(f, "m{e}"),
+            Type::Tuple(items) => {
+                f.write_str("(")?;
+                for t in items {
+                    write!(f, "{t}")?;
+                }
+                f.write_str(")")
+            }
+            Type::DictEntry(k, v) => write!(f, "{{{k}{v}}}"),
+        }
+    }
+}
+
+/// A GVariant value. `ay` is kept as [`Value::Bytes`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Byte(u8),
+    I16(i16),
+    U16(u16),
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    U64(u64),
+    Double(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Array(Vec<Value>),
+    Maybe(Option<Box<Value>>),
+    Tuple(Vec<Value>),
+    DictEntry(Box<Value>, Box<Value>),
+    Variant(Type, Box<Value>),
+}
+
+fn offset_size_for_total(total: usize) -> usize {
+    if total <= 0xff {
+        1
+    } else if total <= 0xffff {
+        2
+    } else if total as u64 <= 0xffff_ffff {
+        4
+    } else {
+        8
+    }
+}
+
+/// Offset size GLib picks when writing a container with `body` bytes and `n` framing offsets.
+fn offset_size_for_body(body: usize, n: usize) -> usize {
+    if body + n <= 0xff {
+        1
+    } else if body + 2 * n <= 0xffff {
+        2
+    } else if (body + 4 * n) as u64 <= 0xffff_ffff {
+        4
+    } else {
+        8
+    }
+}
+
+fn pad(out: &mut Vec<u8>, align: usize) {
+    while !out.len().is_multiple_of(align) {
+        out.push(0);
+    }
+}
+
+fn push_offsets(out: &mut Vec<u8>, offsets: impl Iterator<Item = usize>, size: usize) {
+    for o in offsets {
+        out.extend_from_slice(&(o as u64).to_le_bytes()[..size]);
+    }
+}
+
+/// Serialises `v` as type `t` in GLib's normal form.
+pub fn serialize(t: &Type, v: &Value) -> Result<Vec<u8>, GvError> {
+    let mut out = Vec::new();
+    ser(t, v, &mut out)?;
+    Ok(out)
+}
+
+fn mismatch(t: &Type) -> GvError {
+    GvError::TypeMismatch(t.to_string())
+}
+
+fn ser(t: &Type, v: &Value, out: &mut Vec<u8>) -> Result<(), GvError> {
+    match (t, v) {
+        (Type::Bool, Value::Bool(b)) => out.push(u8::from(*b)),
+        (Type::Byte, Value::Byte(b)) => out.push(*b),
+        (Type::I16, Value::I16(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Type::U16, Value::U16(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Type::I32, Value::I32(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Type::U32, Value::U32(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Type::I64, Value::I64(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Type::U64, Value::U64(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Type::Double, Value::Double(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (Type::Str(_), Value::Str(s)) => {
+            out.extend_from_slice(s.as_bytes());
+            out.push(0);
+        }
+        (Type::Variant, Value::Variant(ct, cv)) => {
+            ser(ct, cv, out)?;
+            out.push(0);
+            out.extend_from_slice(ct.to_string().as_bytes());
+        }
+        (Type::Array(e), Value::Bytes(b)) if **e == Type::Byte => out.extend_from_slice(b),
+        (Type::Array(e), Value::Array(items)) => {
+            if let Some(_fixed) = e.fixed_size() {
+                for it in items {
+                    ser(e, it, out)?;
+                }
+            } else {
+                let mut body = Vec::new();
+                let mut ends = Vec::with_capacity(items.len());
+                let align = e.alignment();
+                for it in items {
+                    pad(&mut body, align);
+                    ser(e, it, &mut body)?;
+                    ends.push(body.len());
+                }
+                let osz = offset_size_for_body(body.len(), ends.len());
+                push_offsets(&mut body, ends.into_iter(), osz);
+                out.extend_from_slice(&body);
+            }
+        }
+        (Type::Maybe(e), Value::Maybe(inner)) => {
+            if let Some(iv) = inner {
+                ser(e, iv, out)?;
+                if e.fixed_size().is_none() {
+                    out.push(0);
+                }
+            }
+        }
+        (Type::Tuple(types), Value::Tuple(vals)) => ser_tuple(t, types, vals, out)?,
+        (Type::DictEntry(kt, vt), Value::DictEntry(k, val)) => ser_tuple(
+            t,
+            &[(**kt).clone(), (**vt).clone()],
+            &[(**k).clone(), (**val).clone()],
+            out,
+        )?,
+        _ => return Err(mismatch(t)),
+    }
+    Ok(())
+}
+
+fn ser_tuple(t: &Type, types: &[Type], vals: &[Value], out: &mut Vec<u8>) -> Result<(), GvError> {
+    if types.len() != vals.len() {
+        return Err(mismatch(t));
+    }
+    if types.is_empty() {
+        out.push(0);
+        return Ok(());
+    }
+    let mut body = Vec::new();
+    let mut ends = Vec::new();
+    for (i, (ct, cv)) in types.iter().zip(vals).enumerate() {
+        pad(&mut body, ct.alignment());
+        ser(ct, cv, &mut body)?;
+        if ct.fixed_size().is_none() && i + 1 != types.len() {
+            ends.push(body.len());
+        }
+    }
+    if let Some(size) = t.fixed_size() {
+        body.resize(size, 0);
+    } else {
+        let osz = offset_size_for_body(body.len(), ends.len());
+        push_offsets(&mut body, ends.into_iter().rev(), osz);
+    }
+    out.extend_from_slice(&body);
+    Ok(())
+}
+
+fn read_le(b: &[u8], at: usize, size: usize, t: &Type) -> Result<usize, GvError> {
+    let s = b
+        .get(at..at + size)
+        .ok_or_else(|| GvError::Malformed(t.to_string(), "framing offset out of range"))?;
+    let mut buf = [0u8; 8];
+    buf[..size].copy_from_slice(s);
+    usize::try_from(u64::from_le_bytes(buf))
+        .map_err(|_| GvError::Malformed(t.to_string(), "framing offset too large"))
+}
+
+fn fixed<const N: usize>(t: &Type, b: &[u8]) -> Result<[u8; N], GvError> {
+    b.try_into()
+        .map_err(|_| GvError::Malformed(t.to_string(), "wrong size for fixed-size value"))
+}
+
+/// Parses `b` as type `t`. Strict: rejects out-of-range framing offsets, unterminated strings and
+/// wrong sizes of fixed-size values (GLib would substitute defaults; a repository must not).
+pub fn parse(t: &Type, b: &[u8]) -> Result<Value, GvError> {
+    let bad = |why| GvError::Malformed(t.to_string(), why);
+    Ok(match t {
+        Type::Bool => Value::Bool(fixed::<1>(t, b)?[0] != 0),
+        Type::Byte => Value::Byte(fixed::<1>(t, b)?[0]),
+        Type::I16 => Value::I16(i16::from_le_bytes(fixed(t, b)?)),
+        Type::U16 => Value::U16(u16::from_le_bytes(fixed(t, b)?)),
+        Type::I32 => Value::I32(i32::from_le_bytes(fixed(t, b)?)),
+        Type::U32 => Value::U32(u32::from_le_bytes(fixed(t, b)?)),
+        Type::I64 => Value::I64(i64::from_le_bytes(fixed(t, b)?)),
+        Type::U64 => Value::U64(u64::from_le_bytes(fixed(t, b)?)),
+        Type::Double => Value::Double(f64::from_le_bytes(fixed(t, b)?)),
+        Type::Str(_) => {
+            let (last, body) = b.split_last().ok_or_else(|| bad("empty string data"))?;
+            if *last != 0 || body.contains(&0) {
+                return Err(bad("string not NUL-terminated or contains NUL"));
+            }
+            Value::Str(String::from_utf8(body.to_vec()).map_err(|_| bad("string is not UTF-8"))?)
+        }
+        Type::Variant => {
+            let nul = b
+                .iter()
+                .rposition(|&c| c == 0)
+                .ok_or_else(|| bad("variant without type"))?;
+            let sig = std::str::from_utf8(&b[nul + 1..]).map_err(|_| bad("variant type"))?;
+            let ct = Type::parse(sig)?;
+            Value::Variant(ct.clone(), Box::new(parse(&ct, &b[..nul])?))
+        }
+        Type::Array(e) => {
+            if **e == Type::Byte {
+                return Ok(Value::Bytes(b.to_vec()));
+            }
+            let mut items = Vec::new();
+            if let Some(fs) = e.fixed_size() {
+                if !b.len().is_multiple_of(fs) {
+                    return Err(bad("array size not a multiple of element size"));
+                }
+                for chunk in b.chunks(fs) {
+                    items.push(parse(e, chunk)?);
+                }
+            } else if !b.is_empty() {
+                let osz = offset_size_for_total(b.len());
+                let last = read_le(b, b.len() - osz.min(b.len()), osz, t)?;
+                if last > b.len() || !(b.len() - last).is_multiple_of(osz) {
+                    return Err(bad("bad array framing"));
+                }
+                let n = (b.len() - last) / osz;
+                let mut start = 0usize;
+                for i in 0..n {
+                    let end = read_le(b, last + i * osz, osz, t)?;
+                    let s = start.next_multiple_of(e.alignment());
+                    if s > end || end > last {
+                        return Err(bad("array element out of range"));
+                    }
+                    items.push(parse(e, &b[s..end])?);
+                    start = end;
+                }
+            }
+            Value::Array(items)
+        }
+        Type::Maybe(e) => {
+            if b.is_empty() {
+                Value::Maybe(None)
+            } else if e.fixed_size().is_some() {
+                Value::Maybe(Some(Box::new(parse(e, b)?)))
+            } else {
+                let (_, body) = b.split_last().ok_or_else(|| bad("maybe"))?;
+                Value::Maybe(Some(Box::new(parse(e, body)?)))
+            }
+        }
+        Type::Tuple(types) => Value::Tuple(parse_tuple(t, types, b)?),
+        Type::DictEntry(k, v) => {
+            let mut vals = parse_tuple(t, &[(**k).clone(), (**v).clone()], b)?;
+            let val = vals.pop().ok_or_else(|| bad("dict entry"))?;
+            let key = vals.pop().ok_or_else(|| bad("dict entry"))?;
+            Value::DictEntry(Box::new(key), Box::new(val))
+        }
+    })
+}
+
+fn parse_tuple(t: &Type, types: &[Type], b: &[u8]) -> Result<Vec<Value>, GvError> {
+    let bad = |why| GvError::Malformed(t.to_string(), why);
+    if let Some(fs) = t.fixed_size() {
+        if b.len() != fs {
+            return Err(bad("wrong size for fixed-size tuple"));
+        }
+    }
+    let osz = offset_size_for_total(b.len());
+    let mut n_offsets_read = 0usize;
+    let n_frames = types
+        .iter()
+        .enumerate()
+        .filter(|(i, ct)| ct.fixed_size().is_none() && i + 1 != types.len())
+        .count();
+    let body_end = b
+        .len()
+        .checked_sub(n_frames * osz)
+        .ok_or_else(|| bad("tuple too short for its framing offsets"))?;
+    let mut pos = 0usize;
+    let mut out = Vec::with_capacity(types.len());
+    for (i, ct) in types.iter().enumerate() {
+        let start = pos.next_multiple_of(ct.alignment());
+        let end = if let Some(fs) = ct.fixed_size() {
+            start + fs
+        } else if i + 1 == types.len() {
+            body_end
+        } else {
+            n_offsets_read += 1;
+            read_le(b, b.len() - n_offsets_read * osz, osz, t)?
+        };
+        if start > end || end > body_end {
+            return Err(bad("tuple member out of range"));
+        }
+        out.push(parse(ct, &b[start..end])?);
+        pos = end;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_dirtree_is_one_nul_byte() {
+        let t = Type::parse("(a(say)a(sayay))").unwrap();
+        let v = Value::Tuple(vec![Value::Array(vec![]), Value::Array(vec![])]);
+        assert_eq!(serialize(&t, &v).unwrap(), vec![0u8]);
+        assert_eq!(parse(&t, &[0]).unwrap(), v);
+    }
+
+    #[test]
+    fn roundtrip_variant_dict() {
+        let t = Type::parse("a{sv}").unwrap();
+        let v = Value::Array(vec![Value::DictEntry(
+            Box::new(Value::Str("k".into())),
+            Box::new(Value::Variant(
+                Type::Str('s'),
+                Box::new(Value::Str("v".into())),
+            )),
+        )]);
+        let b = serialize(&t, &v).unwrap();
+        // GLib: "k\0" pad to 8, "v\0\0s", framing offset of key (2), entry offset (12)
+        assert_eq!(b, b"k\0\0\0\0\0\0\0v\0\0s\x02\x0d".to_vec());
+        assert_eq!(parse(&t, &b).unwrap(), v);
+    }
+
+    #[test]
+    fn rejects_bad_offsets() {
+        let t = Type::parse("(a(say)a(sayay))").unwrap();
+        assert!(parse(&t, &[0xff]).is_err());
+        assert!(parse(&t, &[]).is_err());
+        assert!(parse(&Type::Str('s'), b"abc").is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! OSTree-compatible repository (byte-compatible with `ostree` 2022.7): objects, store, refs, commit,
+//! checkout, fsck. Format notes: docs/FORMATS.md, section "Repository".
+//!
+//! Public API for the deployer:
+//! ```no_run
+//! use host_tools::repo::{Repo, CheckoutOptions};
+//! let repo = Repo::open("/ostree/repo".as_ref())?;
+//! let commit = repo.resolve_rev("os/stable")?;
+//! let c = repo.read_commit(&commit)?;
+//! println!("{} {:?}", c.subject, c.metadata_string("version"));
+//! let kernel = repo.read_file(&commit, "/usr/lib/modules/6.1/vmlinuz")?;
+//! repo.checkout(&commit, "/sysroot/deploy/x".as_ref(),
+//!     &CheckoutOptions { user_mode: true, hardlink: true, union: false })?;
+//! # Ok::<(), host_tools::repo::RepoError>(())
+//! ```
+
+pub mod checkout;
+pub mod commit;
+pub mod fsck;
+pub mod gvariant;
+pub mod objects;
+pub mod prune;
+pub mod pull;
+pub mod remote;
+pub mod store;
+pub mod summary;
+pub mod time;
+
+pub use checkout::CheckoutOptions;
+pub use commit::CommitOptions;
+pub use fsck::FsckReport;
+pub use objects::{Checksum, Commit, DirMeta, DirTree, FileHeader, ObjectType};
+pub use store::Mode;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Repository errors. Each names the path, object or ref concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("{path}: not an OSTree repository (cannot read config: {source}); create one with `init --mode=...` or pass --repo=PATH")]
+    NotARepo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot {what}: {source}")]
+    Io {
+        path: PathBuf,
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0} is missing from the repository")]
+    MissingObject(String),
+    #[error("corrupt repository data: {0}")]
+    Corrupt(String),
+    #[error("ref or commit {0:?} not found (list refs with `refs`)")]
+    UnknownRef(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("pull failed: {0}; nothing was stored for that object, run the pull again to resume")]
+    Fetch(String),
+}
+
+/// An open repository.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub store: store::Store,
+}
+
+/// A node found by [`Repo::lookup_path`].
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// A directory: (dirtree, dirmeta).
+    Dir(Checksum, Checksum),
+    /// A file or symlink: its content checksum.
+    File(Checksum),
+}
+
+impl Repo {
+    /// Opens the repository at `path`.
+    pub fn open(path: &Path) -> Result<Repo, RepoError> {
+        Ok(Repo {
+            store: store::Store::open(path)?,
+        })
+    }
+
+    /// Creates a repository.
+    pub fn init(path: &Path, mode: Mode) -> Result<Repo, RepoError> {
+        Ok(Repo {
+            store: store::Store::init(path, mode)?,
+        })
+    }
+
+    /// The repository mode.
+    pub fn mode(&self) -> Mode {
+        self.store.mode
+    }
+
+    /// Resolves a ref (`name`, `remote:name`), a full checksum, or either followed by `^` (parent).
+    pub fn resolve_rev(&self, rev: &str) -> Result<Checksum, RepoError> {
+        if let Some(base) = rev.strip_suffix('^') {
+            let c = self.resolve_rev(base)?;
+            return self
+                .read_commit(&c)?
+                .parent
+                .ok_or_else(|| RepoError::UnknownRef(format!("{rev} (commit {c} has no parent)")));
+        }
+        if let Some(c) = Checksum::from_hex(rev) {
+            return Ok(c);
+        }
+        if store::validate_ref(rev).is_err() {
+            return Err(RepoError::UnknownRef(rev.to_string()));
+        }
+        self.store
+            .read_ref(rev)?
+            .ok_or_else(|| RepoError::UnknownRef(rev.to_string()))
+    }
+
+    /// Reads and parses a commit object.
+    pub fn read_commit(&self, c: &Checksum) -> Result<Commit, RepoError> {
+        let d = self.store.read_meta(c, ObjectType::Commit)?;
+        Commit::parse(&d).map_err(|e| RepoError::Corrupt(format!("commit {c}: {e}")))
+    }
+
+    /// Reads and parses a dirtree.
+    pub fn read_dirtree(&self, c: &Checksum) -> Result<DirTree, RepoError> {
+        let d = self.store.read_meta(c, ObjectType::DirTree)?;
+        DirTree::parse(&d).map_err(|e| RepoError::Corrupt(format!("dirtree {c}: {e}")))
+    }
+
+    /// Reads and parses a dirmeta.
+    pub fn read_dirmeta(&self, c: &Checksum) -> Result<DirMeta, RepoError> {
+        let d = self.store.read_meta(c, ObjectType::DirMeta)?;
+        DirMeta::parse(&d).map_err(|e| RepoError::Corrupt(format!("dirmeta {c}: {e}")))
+    }
+
+    /// Finds `path` (absolute or relative to the root) in a commit.
+    pub fn lookup_path(&self, commit: &Checksum, path: &str) -> Result<Node, RepoError> {
+        let c = self.read_commit(commit)?;
+        let mut node = Node::Dir(c.root_tree, c.root_meta);
+        for comp in path.split('/').filter(|s| !s.is_empty() && *s != ".") {
+            let Node::Dir(t, _) = node else {
+                return Err(RepoError::Usage(format!(
+                    "{path}: not a directory in commit {commit}"
+                )));
+            };
+            let tree = self.read_dirtree(&t)?;
+            node = if let Some((_, fc)) = tree.files.iter().find(|f| f.0 == comp) {
+                Node::File(*fc)
+            } else if let Some((_, tc, mc)) = tree.dirs.iter().find(|d| d.0 == comp) {
+                Node::Dir(*tc, *mc)
+            } else {
+                return Err(RepoError::Usage(format!(
+                    "{path}: no such file in commit {commit}"
+                )));
+            };
+        }
+        Ok(node)
+    }
+
+    /// Reads a regular file (or a symlink's target) by path from a commit.
+    pub fn read_file(&self, commit: &Checksum, path: &str) -> Result<Vec<u8>, RepoError> {
+        match self.lookup_path(commit, path)? {
+            Node::File(c) => {
+                let (h, _, mut r) = self.store.open_content(&c)?;
+                if h.is_symlink() {
+                    return Ok(h.symlink.into_bytes());
+                }
+                let mut out = Vec::new();
+                r.read_to_end(&mut out).map_err(|e| RepoError::Io {
+                    path: self.store.object_path(&c, ObjectType::File),
+                    what: "read".into(),
+                    source: e,
+                })?;
+                Ok(out)
+            }
+            Node::Dir(..) => Err(RepoError::Usage(format!(
+                "{path}: is a directory in commit {commit}"
+            ))),
+        }
+    }
+
+    /// Checks out a commit to `dest` (see [`CheckoutOptions`]; hardlink mode needs bare-user + `-U` or bare).
+    pub fn checkout(
+        &self,
+        commit: &Checksum,
+        dest: &Path,
+        o: &CheckoutOptions,
+    ) -> Result<(), RepoError> {
+        let c = self.read_commit(commit)?;
+        checkout::checkout_tree(&self.store, &c.root_tree, &c.root_meta, dest, o)
+    }
+
+    /// Commits a directory.
+    pub fn commit(&self, dir: &Path, o: &CommitOptions) -> Result<Checksum, RepoError> {
+        commit::commit_dir(&self.store, dir, o)
+    }
+
+    /// Verifies everything reachable from the refs.
+    pub fn fsck(&self) -> Result<FsckReport, RepoError> {
+        fsck::fsck(&self.store)
+    }
+}
+
+/// OSTree's content checksum of a commit (shown by `log`): SHA-256 of root dirtree + root dirmeta checksums.
+pub fn content_checksum(c: &Commit) -> Checksum {
+    let mut b = Vec::with_capacity(64);
+    b.extend_from_slice(&c.root_tree.0);
+    b.extend_from_slice(&c.root_meta.0);
+    Checksum::of(&b)
+}

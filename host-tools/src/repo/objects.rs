@@ -1,0 +1,537 @@
+//! OSTree object kinds and their GVariant forms: dirmeta, dirtree, commit, file headers; checksums.
+//!
+//! OSTree stores uid, gid, mode, rdev, the commit timestamp and the archive content size big-endian
+//! inside the (little-endian) GVariant; the helpers here do the swapping.
+
+use super::gvariant::{self, GvError, Type, Value};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// A SHA-256 object checksum.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Checksum(pub [u8; 32]);
+
+impl Checksum {
+    /// Lower-case hex, as in object paths and refs.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<Checksum> {
+        let b = s.as_bytes();
+        if b.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            let hi = (b[2 * i] as char).to_digit(16)?;
+            let lo = (b[2 * i + 1] as char).to_digit(16)?;
+            *o = (hi * 16 + lo) as u8;
+        }
+        Some(Checksum(out))
+    }
+
+    /// Checksum from a 32-byte slice (as stored in dirtrees and commits).
+    pub fn from_slice(b: &[u8]) -> Option<Checksum> {
+        b.try_into().ok().map(Checksum)
+    }
+
+    /// SHA-256 of `data`.
+    pub fn of(data: &[u8]) -> Checksum {
+        Checksum(Sha256::digest(data).into())
+    }
+}
+
+impl fmt::Debug for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// Object kinds and their file extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectType {
+    /// Content object (`.file` in bare modes, `.filez` in archive mode).
+    File,
+    DirTree,
+    DirMeta,
+    Commit,
+    /// Detached commit metadata (`.commitmeta`).
+    CommitMeta,
+}
+
+impl ObjectType {
+    pub fn is_meta(self) -> bool {
+        !matches!(self, ObjectType::File)
+    }
+    /// Extension of metadata objects (content objects depend on the repo mode).
+    pub fn meta_ext(self) -> &'static str {
+        match self {
+            ObjectType::File => "file",
+            ObjectType::DirTree => "dirtree",
+            ObjectType::DirMeta => "dirmeta",
+            ObjectType::Commit => "commit",
+            ObjectType::CommitMeta => "commitmeta",
+        }
+    }
+    pub fn name(self) -> &'static str {
+        self.meta_ext()
+    }
+}
+
+/// Errors decoding an object.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error(transparent)]
+    Gvariant(#[from] GvError),
+    #[error("invalid {0}: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// Extended attributes: (name without trailing NUL, value), in stored order.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+pub const XATTRS_SIG: &str = "a(ayay)";
+pub const DIRMETA_SIG: &str = "(uuua(ayay))";
+pub const DIRTREE_SIG: &str = "(a(say)a(sayay))";
+pub const COMMIT_SIG: &str = "(a{sv}aya(say)sstayay)";
+pub const FILE_HEADER_SIG: &str = "(uuuusa(ayay))";
+pub const ARCHIVE_HEADER_SIG: &str = "(tuuuusa(ayay))";
+
+fn ty(sig: &str) -> Type {
+    // The signatures above are constants and valid; parse cannot fail for them.
+    Type::parse(sig).unwrap_or(Type::Tuple(Vec::new()))
+}
+
+fn xattrs_value(x: &Xattrs) -> Value {
+    Value::Array(
+        x.iter()
+            .map(|(n, v)| {
+                let mut name = n.clone();
+                name.push(0);
+                Value::Tuple(vec![Value::Bytes(name), Value::Bytes(v.clone())])
+            })
+            .collect(),
+    )
+}
+
+fn xattrs_from(v: &Value, what: &'static str) -> Result<Xattrs, ObjectError> {
+    let Value::Array(items) = v else {
+        return Err(ObjectError::Invalid(what, "xattrs".into()));
+    };
+    let mut out = Vec::new();
+    for it in items {
+        match it {
+            Value::Tuple(p) => match p.as_slice() {
+                [Value::Bytes(n), Value::Bytes(val)] => {
+                    let mut n = n.clone();
+                    if n.last() == Some(&0) {
+                        n.pop();
+                    }
+                    out.push((n, val.clone()));
+                }
+                _ => return Err(ObjectError::Invalid(what, "xattr entry".into())),
+            },
+            _ => return Err(ObjectError::Invalid(what, "xattr entry".into())),
+        }
+    }
+    Ok(out)
+}
+
+fn u32_at(v: &[Value], i: usize, what: &'static str) -> Result<u32, ObjectError> {
+    match v.get(i) {
+        Some(Value::U32(x)) => Ok(*x),
+        _ => Err(ObjectError::Invalid(what, format!("field {i}"))),
+    }
+}
+
+/// Directory metadata object: owner, mode (including `S_IFDIR`), xattrs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMeta {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    pub xattrs: Xattrs,
+}
+
+impl DirMeta {
+    pub fn serialize(&self) -> Vec<u8> {
+        let v = Value::Tuple(vec![
+            Value::U32(self.uid.to_be()),
+            Value::U32(self.gid.to_be()),
+            Value::U32(self.mode.to_be()),
+            xattrs_value(&self.xattrs),
+        ]);
+        gvariant::serialize(&ty(DIRMETA_SIG), &v).unwrap_or_default()
+    }
+    pub fn parse(b: &[u8]) -> Result<DirMeta, ObjectError> {
+        let Value::Tuple(v) = gvariant::parse(&ty(DIRMETA_SIG), b)? else {
+            return Err(ObjectError::Invalid("dirmeta", "not a tuple".into()));
+        };
+        Ok(DirMeta {
+            uid: u32::from_be(u32_at(&v, 0, "dirmeta")?),
+            gid: u32::from_be(u32_at(&v, 1, "dirmeta")?),
+            mode: u32::from_be(u32_at(&v, 2, "dirmeta")?),
+            xattrs: xattrs_from(v.get(3).unwrap_or(&Value::Array(vec![])), "dirmeta")?,
+        })
+    }
+}
+
+/// Checks one path component as OSTree requires: not empty, not `.` or `..`, no `/`, no NUL.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(format!("invalid file name {name:?} in dirtree"));
+    }
+    Ok(())
+}
+
+/// Directory tree object: files (name, content checksum) and subdirectories (name, dirtree, dirmeta),
+/// each sorted by name bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DirTree {
+    pub files: Vec<(String, Checksum)>,
+    pub dirs: Vec<(String, Checksum, Checksum)>,
+}
+
+impl DirTree {
+    /// Serialises, sorting entries by name first.
+    pub fn serialize(&self) -> Vec<u8> {
+        let mut files = self.files.clone();
+        files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut dirs = self.dirs.clone();
+        dirs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let v = Value::Tuple(vec![
+            Value::Array(
+                files
+                    .iter()
+                    .map(|(n, c)| {
+                        Value::Tuple(vec![Value::Str(n.clone()), Value::Bytes(c.0.to_vec())])
+                    })
+                    .collect(),
+            ),
+            Value::Array(
+                dirs.iter()
+                    .map(|(n, t, m)| {
+                        Value::Tuple(vec![
+                            Value::Str(n.clone()),
+                            Value::Bytes(t.0.to_vec()),
+                            Value::Bytes(m.0.to_vec()),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ]);
+        gvariant::serialize(&ty(DIRTREE_SIG), &v).unwrap_or_default()
+    }
+
+    /// Parses and validates names (no `/`, `..`, `.`, NUL, empty) and checksum lengths.
+    pub fn parse(b: &[u8]) -> Result<DirTree, ObjectError> {
+        let bad = |s: String| ObjectError::Invalid("dirtree", s);
+        let Value::Tuple(v) = gvariant::parse(&ty(DIRTREE_SIG), b)? else {
+            return Err(bad("not a tuple".into()));
+        };
+        let mut t = DirTree::default();
+        if let Some(Value::Array(files)) = v.first() {
+            for f in files {
+                let Value::Tuple(p) = f else {
+                    return Err(bad("file entry".into()));
+                };
+                match p.as_slice() {
+                    [Value::Str(n), Value::Bytes(c)] => {
+                        validate_name(n).map_err(bad)?;
+                        let c = Checksum::from_slice(c)
+                            .ok_or_else(|| bad(format!("checksum of {n:?}")))?;
+                        t.files.push((n.clone(), c));
+                    }
+                    _ => return Err(bad("file entry".into())),
+                }
+            }
+        }
+        if let Some(Value::Array(dirs)) = v.get(1) {
+            for d in dirs {
+                let Value::Tuple(p) = d else {
+                    return Err(bad("dir entry".into()));
+                };
+                match p.as_slice() {
+                    [Value::Str(n), Value::Bytes(tc), Value::Bytes(mc)] => {
+                        validate_name(n).map_err(bad)?;
+                        let tc = Checksum::from_slice(tc)
+                            .ok_or_else(|| bad(format!("checksum of {n:?}")))?;
+                        let mc = Checksum::from_slice(mc)
+                            .ok_or_else(|| bad(format!("checksum of {n:?}")))?;
+                        t.dirs.push((n.clone(), tc, mc));
+                    }
+                    _ => return Err(bad("dir entry".into())),
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// A commit object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// `a{sv}` metadata, in stored order (OSTree keeps insertion order).
+    pub metadata: Vec<(String, Type, Value)>,
+    pub parent: Option<Checksum>,
+    pub subject: String,
+    pub body: String,
+    /// Seconds since the epoch (UTC).
+    pub timestamp: u64,
+    pub root_tree: Checksum,
+    pub root_meta: Checksum,
+}
+
+impl Commit {
+    pub fn serialize(&self) -> Vec<u8> {
+        let meta = Value::Array(
+            self.metadata
+                .iter()
+                .map(|(k, t, v)| {
+                    Value::DictEntry(
+                        Box::new(Value::Str(k.clone())),
+                        Box::new(Value::Variant(t.clone(), Box::new(v.clone()))),
+                    )
+                })
+                .collect(),
+        );
+        let v = Value::Tuple(vec![
+            meta,
+            Value::Bytes(self.parent.map(|p| p.0.to_vec()).unwrap_or_default()),
+            Value::Array(vec![]),
+            Value::Str(self.subject.clone()),
+            Value::Str(self.body.clone()),
+            Value::U64(self.timestamp.to_be()),
+            Value::Bytes(self.root_tree.0.to_vec()),
+            Value::Bytes(self.root_meta.0.to_vec()),
+        ]);
+        gvariant::serialize(&ty(COMMIT_SIG), &v).unwrap_or_default()
+    }
+
+    pub fn parse(b: &[u8]) -> Result<Commit, ObjectError> {
+        let bad = |s: &str| ObjectError::Invalid("commit", s.into());
+        let Value::Tuple(v) = gvariant::parse(&ty(COMMIT_SIG), b)? else {
+            return Err(bad("not a tuple"));
+        };
+        let [Value::Array(meta), Value::Bytes(parent), _, Value::Str(subject), Value::Str(body), Value::U64(ts), Value::Bytes(tree), Value::Bytes(dmeta)] =
+            v.as_slice()
+        else {
+            return Err(bad("fields"));
+        };
+        let mut metadata = Vec::new();
+        for e in meta {
+            if let Value::DictEntry(k, val) = e {
+                if let (Value::Str(k), Value::Variant(t, val)) = (&**k, &**val) {
+                    metadata.push((k.clone(), t.clone(), (**val).clone()));
+                    continue;
+                }
+            }
+            return Err(bad("metadata entry"));
+        }
+        let parent = if parent.is_empty() {
+            None
+        } else {
+            Some(Checksum::from_slice(parent).ok_or_else(|| bad("parent checksum"))?)
+        };
+        Ok(Commit {
+            metadata,
+            parent,
+            subject: subject.clone(),
+            body: body.clone(),
+            timestamp: u64::from_be(*ts),
+            root_tree: Checksum::from_slice(tree).ok_or_else(|| bad("root tree checksum"))?,
+            root_meta: Checksum::from_slice(dmeta).ok_or_else(|| bad("root dirmeta checksum"))?,
+        })
+    }
+
+    /// A metadata value that is a string.
+    pub fn metadata_string(&self, key: &str) -> Option<&str> {
+        self.metadata.iter().find_map(|(k, _, v)| match v {
+            Value::Str(s) if k == key => Some(s.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// The header of a content object: everything but the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHeader {
+    pub uid: u32,
+    pub gid: u32,
+    /// Full st_mode (`S_IFREG` or `S_IFLNK` plus permission bits).
+    pub mode: u32,
+    /// Symlink target; empty for regular files.
+    pub symlink: String,
+    pub xattrs: Xattrs,
+}
+
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFDIR: u32 = 0o040000;
+
+impl FileHeader {
+    pub fn is_symlink(&self) -> bool {
+        self.mode & S_IFMT == S_IFLNK
+    }
+
+    /// `(uuuusa(ayay))`: the variant checksummed for content objects.
+    pub fn serialize(&self) -> Vec<u8> {
+        let v = Value::Tuple(vec![
+            Value::U32(self.uid.to_be()),
+            Value::U32(self.gid.to_be()),
+            Value::U32(self.mode.to_be()),
+            Value::U32(0),
+            Value::Str(self.symlink.clone()),
+            xattrs_value(&self.xattrs),
+        ]);
+        gvariant::serialize(&ty(FILE_HEADER_SIG), &v).unwrap_or_default()
+    }
+
+    /// `(tuuuusa(ayay))`: the header at the start of an archive-mode `.filez`.
+    pub fn serialize_archive(&self, size: u64) -> Vec<u8> {
+        let v = Value::Tuple(vec![
+            Value::U64(size.to_be()),
+            Value::U32(self.uid.to_be()),
+            Value::U32(self.gid.to_be()),
+            Value::U32(self.mode.to_be()),
+            Value::U32(0),
+            Value::Str(self.symlink.clone()),
+            xattrs_value(&self.xattrs),
+        ]);
+        gvariant::serialize(&ty(ARCHIVE_HEADER_SIG), &v).unwrap_or_default()
+    }
+
+    /// Parses an archive header, returning it with the uncompressed content size.
+    pub fn parse_archive(b: &[u8]) -> Result<(FileHeader, u64), ObjectError> {
+        let bad = |s: &str| ObjectError::Invalid("filez header", s.into());
+        let Value::Tuple(v) = gvariant::parse(&ty(ARCHIVE_HEADER_SIG), b)? else {
+            return Err(bad("not a tuple"));
+        };
+        let [Value::U64(size), Value::U32(uid), Value::U32(gid), Value::U32(mode), Value::U32(rdev), Value::Str(target), x] =
+            v.as_slice()
+        else {
+            return Err(bad("fields"));
+        };
+        let h = FileHeader {
+            uid: u32::from_be(*uid),
+            gid: u32::from_be(*gid),
+            mode: u32::from_be(*mode),
+            symlink: target.clone(),
+            xattrs: xattrs_from(x, "filez header")?,
+        };
+        h.check(*rdev).map_err(|e| bad(&e))?;
+        Ok((h, u64::from_be(*size)))
+    }
+
+    /// Bare-user `user.ostreemeta` xattr value: `(uuua(ayay))` (uid, gid, mode, xattrs).
+    pub fn serialize_ostreemeta(&self) -> Vec<u8> {
+        DirMeta {
+            uid: self.uid,
+            gid: self.gid,
+            mode: self.mode,
+            xattrs: self.xattrs.clone(),
+        }
+        .serialize()
+    }
+
+    /// Parses a `user.ostreemeta` value; `symlink` is the content for symlinks.
+    pub fn parse_ostreemeta(b: &[u8], symlink: String) -> Result<FileHeader, ObjectError> {
+        let m = DirMeta::parse(b)?;
+        let h = FileHeader {
+            uid: m.uid,
+            gid: m.gid,
+            mode: m.mode,
+            symlink,
+            xattrs: m.xattrs,
+        };
+        h.check(0)
+            .map_err(|e| ObjectError::Invalid("user.ostreemeta", e))?;
+        Ok(h)
+    }
+
+    fn check(&self, rdev: u32) -> Result<(), String> {
+        let fmt = self.mode & S_IFMT;
+        if fmt != S_IFREG && fmt != S_IFLNK {
+            return Err(format!("unsupported file type in mode {:o}", self.mode));
+        }
+        if rdev != 0 {
+            return Err("non-zero rdev".into());
+        }
+        if fmt == S_IFLNK && self.symlink.is_empty() {
+            return Err("symlink with empty target".into());
+        }
+        Ok(())
+    }
+
+    /// Starts the content checksum: SHA-256 over the 8-byte size prefix (BE32 length, 4 zero bytes) and the
+    /// header variant; feed the content afterwards.
+    pub fn checksum_start(&self) -> Sha256 {
+        let h = self.serialize();
+        let mut s = Sha256::new();
+        s.update(size_prefix(h.len()));
+        s.update(&h);
+        s
+    }
+}
+
+/// The 8-byte prefix OSTree writes before a header variant: u32 big-endian size, 4 bytes padding.
+pub fn size_prefix(len: usize) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    p[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    p
+}
+
+/// Finishes a SHA-256 into a [`Checksum`].
+pub fn finish(s: Sha256) -> Checksum {
+    Checksum(s.finalize().into())
+}
+
+/// Checksum of a content object given its header and full content.
+pub fn file_checksum(h: &FileHeader, content: &[u8]) -> Checksum {
+    let mut s = h.checksum_start();
+    s.update(content);
+    finish(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirtree_rejects_bad_names() {
+        for name in ["a/b", "..", ".", ""] {
+            let t = DirTree {
+                files: vec![(name.into(), Checksum([1; 32]))],
+                dirs: vec![],
+            };
+            let err = DirTree::parse(&t.serialize()).unwrap_err().to_string();
+            assert!(err.contains("invalid file name"), "{name:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn commit_roundtrip() {
+        let c = Commit {
+            metadata: vec![("k".into(), Type::Str('s'), Value::Str("v".into()))],
+            parent: Some(Checksum([7; 32])),
+            subject: "s".into(),
+            body: "b".into(),
+            timestamp: 1577836800,
+            root_tree: Checksum([1; 32]),
+            root_meta: Checksum([2; 32]),
+        };
+        assert_eq!(Commit::parse(&c.serialize()).unwrap(), c);
+    }
+}

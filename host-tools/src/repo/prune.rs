@@ -1,0 +1,115 @@
+//! `prune --refs-only [--keep-younger-than]`: delete objects not reachable from the refs.
+
+use super::objects::{Checksum, Commit, DirTree, ObjectType};
+use super::store::{fsync_dir, Mode, Store};
+use super::RepoError;
+use std::collections::HashSet;
+use std::fs;
+
+/// What prune did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PruneReport {
+    pub total: usize,
+    pub deleted: usize,
+    pub bytes_freed: u64,
+}
+
+fn ext_type(ext: &str, mode: Mode) -> Option<ObjectType> {
+    Some(match ext {
+        "commit" => ObjectType::Commit,
+        "dirtree" => ObjectType::DirTree,
+        "dirmeta" => ObjectType::DirMeta,
+        "commitmeta" => ObjectType::CommitMeta,
+        "filez" if mode == Mode::Archive => ObjectType::File,
+        "file" if mode != Mode::Archive => ObjectType::File,
+        _ => return None,
+    })
+}
+
+/// Keeps every commit a ref points to and its ancestors (only those with `timestamp >= keep_younger_than`
+/// when given), and all objects they reference; deletes the rest.
+pub fn prune_refs_only(
+    store: &Store,
+    keep_younger_than: Option<u64>,
+) -> Result<PruneReport, RepoError> {
+    let mut keep: HashSet<(Checksum, ObjectType)> = HashSet::new();
+    let mut trees = Vec::new();
+    for (_, head) in store.list_refs()? {
+        let mut cur = Some(head);
+        let mut first = true;
+        while let Some(c) = cur.take() {
+            if !store.has_object(&c, ObjectType::Commit) || keep.contains(&(c, ObjectType::Commit))
+            {
+                break;
+            }
+            let cm = Commit::parse(&store.read_meta(&c, ObjectType::Commit)?)
+                .map_err(|e| RepoError::Corrupt(format!("commit {c}: {e}")))?;
+            if !first && keep_younger_than.is_some_and(|t| cm.timestamp < t) {
+                break;
+            }
+            first = false;
+            keep.insert((c, ObjectType::Commit));
+            keep.insert((c, ObjectType::CommitMeta));
+            keep.insert((cm.root_meta, ObjectType::DirMeta));
+            trees.push(cm.root_tree);
+            cur = cm.parent;
+        }
+    }
+    while let Some(t) = trees.pop() {
+        if !keep.insert((t, ObjectType::DirTree)) {
+            continue;
+        }
+        let dt = DirTree::parse(&store.read_meta(&t, ObjectType::DirTree)?)
+            .map_err(|e| RepoError::Corrupt(format!("dirtree {t}: {e}")))?;
+        for (_, f) in dt.files {
+            keep.insert((f, ObjectType::File));
+        }
+        for (_, tc, mc) in dt.dirs {
+            keep.insert((mc, ObjectType::DirMeta));
+            trees.push(tc);
+        }
+    }
+    let mut rep = PruneReport::default();
+    let objs = store.path.join("objects");
+    let rd = fs::read_dir(&objs).map_err(|e| RepoError::Io {
+        path: objs.clone(),
+        what: "read directory".into(),
+        source: e,
+    })?;
+    for d in rd.flatten() {
+        let prefix = d.file_name().to_string_lossy().into_owned();
+        let Ok(files) = fs::read_dir(d.path()) else {
+            continue;
+        };
+        let mut changed = false;
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let Some((rest, ext)) = name.split_once('.') else {
+                continue;
+            };
+            let (Some(c), Some(t)) = (
+                Checksum::from_hex(&format!("{prefix}{rest}")),
+                ext_type(ext, store.mode),
+            ) else {
+                continue;
+            };
+            rep.total += 1;
+            if keep.contains(&(c, t)) {
+                continue;
+            }
+            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            fs::remove_file(f.path()).map_err(|e| RepoError::Io {
+                path: f.path(),
+                what: "delete object".into(),
+                source: e,
+            })?;
+            changed = true;
+            rep.deleted += 1;
+            rep.bytes_freed += size;
+        }
+        if changed {
+            fsync_dir(&d.path())?;
+        }
+    }
+    Ok(rep)
+}

@@ -1,0 +1,624 @@
+//! The on-disk store: `config`, `objects/XX/<62 hex>.<ext>`, `refs/`, `tmp/`; power-loss safe writes.
+
+use super::objects::{
+    finish, size_prefix, Checksum, FileHeader, ObjectType, S_IFLNK, S_IFMT, S_IFREG,
+};
+use super::RepoError;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+use sha2::Digest;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Repository modes (the `mode=` key of `[core]` in `config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Content stored as real files with real owner, mode and xattrs (needs root).
+    Bare,
+    /// Content stored as files owned by the repo user; metadata in the `user.ostreemeta` xattr.
+    BareUser,
+    /// `archive-z2` (`archive` on the command line): `.filez` = header variant + raw deflate.
+    Archive,
+}
+
+impl Mode {
+    /// Parses a command-line or config mode name.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "bare" => Some(Mode::Bare),
+            "bare-user" => Some(Mode::BareUser),
+            "archive" | "archive-z2" => Some(Mode::Archive),
+            _ => None,
+        }
+    }
+    /// The name written to `config`.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Mode::Bare => "bare",
+            Mode::BareUser => "bare-user",
+            Mode::Archive => "archive-z2",
+        }
+    }
+    fn content_ext(self) -> &'static str {
+        match self {
+            Mode::Archive => "filez",
+            _ => "file",
+        }
+    }
+}
+
+pub const OSTREEMETA_XATTR: &str = "user.ostreemeta";
+
+/// An open repository.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub path: PathBuf,
+    pub mode: Mode,
+    /// Whole `config` text (kept to append remotes).
+    pub config: String,
+}
+
+fn io_err(path: &Path, what: &str, e: io::Error) -> RepoError {
+    RepoError::Io {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        source: e,
+    }
+}
+
+/// fsync a directory so a rename in it is durable.
+pub fn fsync_dir(dir: &Path) -> Result<(), RepoError> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_err(dir, "fsync directory", e))
+}
+
+/// Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RepoError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| io_err(dir, "create temp file", e))?;
+    tmp.write_all(data)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| io_err(path, "write", e))?;
+    tmp.persist(path)
+        .map_err(|e| io_err(path, "rename into place", e.error))?;
+    fsync_dir(dir)
+}
+
+impl Store {
+    /// Creates a new repository at `path` (the directory may exist but must not hold a repo).
+    pub fn init(path: &Path, mode: Mode) -> Result<Store, RepoError> {
+        if mode == Mode::Bare && !is_root() {
+            return Err(RepoError::Usage(format!(
+                "mode bare needs root to store real owners and modes; use --mode=bare-user for {}",
+                path.display()
+            )));
+        }
+        if path.join("config").exists() {
+            return Err(RepoError::Usage(format!(
+                "{} already contains a repository (config exists)",
+                path.display()
+            )));
+        }
+        for d in [
+            "",
+            "objects",
+            "refs",
+            "refs/heads",
+            "refs/remotes",
+            "refs/mirrors",
+            "tmp",
+            "extensions",
+            "state",
+        ] {
+            let p = path.join(d);
+            fs::create_dir_all(&p).map_err(|e| io_err(&p, "create directory", e))?;
+        }
+        let config = format!("[core]\nrepo_version=1\nmode={}\n", mode.config_name());
+        write_atomic(&path.join("config"), config.as_bytes())?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            mode,
+            config,
+        })
+    }
+
+    /// Opens an existing repository, reading its mode from `config`.
+    pub fn open(path: &Path) -> Result<Store, RepoError> {
+        let cfg_path = path.join("config");
+        let config = fs::read_to_string(&cfg_path).map_err(|e| RepoError::NotARepo {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let mut mode = None;
+        let mut version = None;
+        let mut in_core = false;
+        for line in config.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_core = line == "[core]";
+            } else if in_core {
+                if let Some((k, v)) = line.split_once('=') {
+                    match k.trim() {
+                        "mode" => mode = Some(v.trim().to_string()),
+                        "repo_version" => version = Some(v.trim().to_string()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if version.as_deref() != Some("1") {
+            return Err(RepoError::Corrupt(format!(
+                "{}: [core] repo_version is {:?}, expected 1",
+                cfg_path.display(),
+                version
+            )));
+        }
+        let mode_s = mode.unwrap_or_else(|| "bare".into());
+        let mode = Mode::parse(&mode_s).ok_or_else(|| {
+            RepoError::Corrupt(format!(
+                "{}: unsupported repository mode {mode_s:?} (supported: bare, bare-user, archive-z2)",
+                cfg_path.display()
+            ))
+        })?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            mode,
+            config,
+        })
+    }
+
+    /// Path of an object.
+    pub fn object_path(&self, csum: &Checksum, t: ObjectType) -> PathBuf {
+        let hex = csum.to_hex();
+        let ext = if t == ObjectType::File {
+            self.mode.content_ext()
+        } else {
+            t.meta_ext()
+        };
+        self.path
+            .join("objects")
+            .join(&hex[..2])
+            .join(format!("{}.{}", &hex[2..], ext))
+    }
+
+    pub fn has_object(&self, csum: &Checksum, t: ObjectType) -> bool {
+        fs::symlink_metadata(self.object_path(csum, t)).is_ok()
+    }
+
+    fn tmp_file(&self) -> Result<tempfile::NamedTempFile, RepoError> {
+        let dir = self.path.join("tmp");
+        tempfile::Builder::new()
+            .prefix("tmpobject-")
+            .tempfile_in(&dir)
+            .map_err(|e| io_err(&dir, "create temp object", e))
+    }
+
+    /// Moves a finished temp file to its object path (no-op when the object already exists).
+    fn commit_tmp(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        csum: &Checksum,
+        t: ObjectType,
+    ) -> Result<(), RepoError> {
+        let dest = self.object_path(csum, t);
+        if fs::symlink_metadata(&dest).is_ok() {
+            return Ok(());
+        }
+        let dir = dest.parent().unwrap_or(&self.path).to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| io_err(&dir, "create object directory", e))?;
+        tmp.persist(&dest)
+            .map_err(|e| io_err(&dest, "rename object into place", e.error))?;
+        Ok(())
+    }
+
+    /// Stores a metadata object, returning its checksum.
+    pub fn write_meta(&self, t: ObjectType, data: &[u8]) -> Result<Checksum, RepoError> {
+        let csum = Checksum::of(data);
+        if self.has_object(&csum, t) {
+            return Ok(csum);
+        }
+        let mut tmp = self.tmp_file()?;
+        tmp.write_all(data)
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(|e| io_err(tmp.path(), "write object", e))?;
+        set_mode(tmp.path(), 0o644)?;
+        self.commit_tmp(tmp, &csum, t)?;
+        Ok(csum)
+    }
+
+    /// Stores a metadata object whose checksum is already claimed (pull): verifies it first.
+    pub fn write_meta_verified(
+        &self,
+        t: ObjectType,
+        expected: &Checksum,
+        data: &[u8],
+    ) -> Result<(), RepoError> {
+        let got = Checksum::of(data);
+        if got != *expected {
+            return Err(RepoError::Corrupt(format!(
+                "{} object {expected}: content has checksum {got}",
+                t.name()
+            )));
+        }
+        self.write_meta(t, data).map(|_| ())
+    }
+
+    /// Reads a metadata object, verifying nothing (see fsck).
+    pub fn read_meta(&self, csum: &Checksum, t: ObjectType) -> Result<Vec<u8>, RepoError> {
+        let p = self.object_path(csum, t);
+        fs::read(&p).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                RepoError::MissingObject(format!("{} object {csum}", t.name()))
+            } else {
+                io_err(&p, "read object", e)
+            }
+        })
+    }
+
+    /// Stores a content object from a header and a content stream, computing the checksum while streaming.
+    /// If `expected` is given and differs, nothing is stored and an error is returned.
+    pub fn write_content(
+        &self,
+        header: &FileHeader,
+        content: &mut dyn Read,
+        size: u64,
+        expected: Option<&Checksum>,
+    ) -> Result<Checksum, RepoError> {
+        let mut sha = header.checksum_start();
+        let mut tmp = self.tmp_file()?;
+        let tmp_path = tmp.path().to_path_buf();
+        let werr = |e| io_err(&tmp_path, "write object", e);
+        let mut buf = vec![0u8; 128 * 1024];
+        let mut total = 0u64;
+        match self.mode {
+            Mode::Archive => {
+                let h = header.serialize_archive(size);
+                tmp.write_all(&size_prefix(h.len())).map_err(werr)?;
+                tmp.write_all(&h).map_err(werr)?;
+                let mut enc = DeflateEncoder::new(tmp.as_file_mut(), Compression::new(6));
+                loop {
+                    let n = content.read(&mut buf).map_err(werr)?;
+                    if n == 0 {
+                        break;
+                    }
+                    sha.update(&buf[..n]);
+                    enc.write_all(&buf[..n]).map_err(werr)?;
+                    total += n as u64;
+                }
+                enc.finish().map_err(werr)?;
+            }
+            Mode::BareUser | Mode::Bare => {
+                if header.is_symlink() {
+                    if self.mode == Mode::BareUser {
+                        // OSTree stores the target NUL-terminated.
+                        tmp.write_all(header.symlink.as_bytes()).map_err(werr)?;
+                        tmp.write_all(&[0]).map_err(werr)?;
+                    }
+                } else {
+                    loop {
+                        let n = content.read(&mut buf).map_err(werr)?;
+                        if n == 0 {
+                            break;
+                        }
+                        sha.update(&buf[..n]);
+                        tmp.write_all(&buf[..n]).map_err(werr)?;
+                        total += n as u64;
+                    }
+                }
+            }
+        }
+        if total != size && !header.is_symlink() {
+            return Err(RepoError::Corrupt(format!(
+                "content is {total} bytes where {size} were expected (truncated, or changed while reading)"
+            )));
+        }
+        let csum = finish(sha);
+        if let Some(exp) = expected {
+            if *exp != csum {
+                return Err(RepoError::Corrupt(format!(
+                    "file object {exp}: content has checksum {csum}"
+                )));
+            }
+        }
+        if self.has_object(&csum, ObjectType::File) {
+            return Ok(csum);
+        }
+        if self.mode != Mode::Archive {
+            // As OSTree: content objects carry mtime 0 (hardlinked checkouts show it).
+            tmp.as_file()
+                .set_modified(std::time::UNIX_EPOCH)
+                .map_err(werr)?;
+        }
+        tmp.as_file().sync_all().map_err(werr)?;
+        match self.mode {
+            Mode::Archive => set_mode(&tmp_path, 0o644)?,
+            Mode::BareUser => {
+                let perm = if header.is_symlink() {
+                    0o644
+                } else {
+                    (header.mode & 0o775) | 0o600
+                };
+                set_mode(&tmp_path, perm)?;
+                xattr::set(&tmp_path, OSTREEMETA_XATTR, &header.serialize_ostreemeta())
+                    .map_err(|e| io_err(&tmp_path, "set user.ostreemeta xattr", e))?;
+            }
+            Mode::Bare => {
+                if header.is_symlink() {
+                    // Bare mode stores symlinks as symlinks.
+                    let dest = self.object_path(&csum, ObjectType::File);
+                    let dir = dest.parent().unwrap_or(&self.path).to_path_buf();
+                    fs::create_dir_all(&dir)
+                        .map_err(|e| io_err(&dir, "create object directory", e))?;
+                    let tmpl = tmp_path.with_extension("lnk");
+                    std::os::unix::fs::symlink(&header.symlink, &tmpl)
+                        .map_err(|e| io_err(&tmpl, "create symlink", e))?;
+                    std::os::unix::fs::lchown(&tmpl, Some(header.uid), Some(header.gid))
+                        .map_err(|e| io_err(&tmpl, "lchown", e))?;
+                    for (n, v) in &header.xattrs {
+                        set_xattr_bytes(&tmpl, n, v)?;
+                    }
+                    fs::rename(&tmpl, &dest)
+                        .map_err(|e| io_err(&dest, "rename object into place", e))?;
+                    return Ok(csum);
+                }
+                std::os::unix::fs::chown(&tmp_path, Some(header.uid), Some(header.gid))
+                    .map_err(|e| io_err(&tmp_path, "chown", e))?;
+                set_mode(&tmp_path, header.mode & 0o7777)?;
+                for (n, v) in &header.xattrs {
+                    set_xattr_bytes(&tmp_path, n, v)?;
+                }
+            }
+        }
+        self.commit_tmp(tmp, &csum, ObjectType::File)?;
+        Ok(csum)
+    }
+
+    /// Opens a content object: its header, uncompressed size and a content reader (empty for symlinks).
+    pub fn open_content(
+        &self,
+        csum: &Checksum,
+    ) -> Result<(FileHeader, u64, Box<dyn Read + Send>), RepoError> {
+        let p = self.object_path(csum, ObjectType::File);
+        let missing = |e: io::Error| {
+            if e.kind() == io::ErrorKind::NotFound {
+                RepoError::MissingObject(format!("file object {csum}"))
+            } else {
+                io_err(&p, "open object", e)
+            }
+        };
+        match self.mode {
+            Mode::Archive => {
+                let mut f = BufReader::new(File::open(&p).map_err(missing)?);
+                let mut pre = [0u8; 8];
+                f.read_exact(&mut pre)
+                    .map_err(|e| io_err(&p, "read header", e))?;
+                let len = u32::from_be_bytes([pre[0], pre[1], pre[2], pre[3]]) as usize;
+                if len > 16 * 1024 * 1024 {
+                    return Err(RepoError::Corrupt(format!(
+                        "{}: header size {len} too large",
+                        p.display()
+                    )));
+                }
+                let mut h = vec![0u8; len];
+                f.read_exact(&mut h)
+                    .map_err(|e| io_err(&p, "read header", e))?;
+                let (header, size) = FileHeader::parse_archive(&h)
+                    .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
+                Ok((header, size, Box::new(DeflateDecoder::new(f).take(size))))
+            }
+            Mode::BareUser => {
+                let meta = xattr::get(&p, OSTREEMETA_XATTR)
+                    .map_err(missing)?
+                    .ok_or_else(|| {
+                        RepoError::Corrupt(format!("{}: no {OSTREEMETA_XATTR} xattr", p.display()))
+                    })?;
+                let m = super::objects::DirMeta::parse(&meta)
+                    .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
+                if m.mode & S_IFMT == S_IFLNK {
+                    let mut target =
+                        fs::read_to_string(&p).map_err(|e| io_err(&p, "read symlink object", e))?;
+                    if target.ends_with('\0') {
+                        target.pop();
+                    }
+                    let h = FileHeader::parse_ostreemeta(&meta, target)
+                        .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
+                    return Ok((h, 0, Box::new(io::empty())));
+                }
+                let h = FileHeader::parse_ostreemeta(&meta, String::new())
+                    .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
+                let f = File::open(&p).map_err(missing)?;
+                let size = f.metadata().map_err(|e| io_err(&p, "stat", e))?.len();
+                Ok((h, size, Box::new(f)))
+            }
+            Mode::Bare => {
+                let md = fs::symlink_metadata(&p).map_err(missing)?;
+                let xattrs = read_xattrs(&p)?;
+                if md.file_type().is_symlink() {
+                    let target = fs::read_link(&p).map_err(|e| io_err(&p, "readlink", e))?;
+                    let h = FileHeader {
+                        uid: md.uid(),
+                        gid: md.gid(),
+                        mode: md.mode(),
+                        symlink: target.to_string_lossy().into_owned(),
+                        xattrs,
+                    };
+                    return Ok((h, 0, Box::new(io::empty())));
+                }
+                let h = FileHeader {
+                    uid: md.uid(),
+                    gid: md.gid(),
+                    mode: (md.mode() & !S_IFMT) | S_IFREG,
+                    symlink: String::new(),
+                    xattrs,
+                };
+                Ok((h, md.len(), Box::new(File::open(&p).map_err(missing)?)))
+            }
+        }
+    }
+
+    fn ref_path(&self, name: &str) -> Result<PathBuf, RepoError> {
+        validate_ref(name)?;
+        Ok(if let Some((remote, r)) = name.split_once(':') {
+            validate_ref(remote)?;
+            self.path.join("refs/remotes").join(remote).join(r)
+        } else {
+            self.path.join("refs/heads").join(name)
+        })
+    }
+
+    /// Reads a ref (`name` or `remote:name`); `None` when it does not exist.
+    pub fn read_ref(&self, name: &str) -> Result<Option<Checksum>, RepoError> {
+        let p = self.ref_path(name)?;
+        let p = if p.exists() || name.contains(':') {
+            p
+        } else {
+            // OSTree also resolves "remote/ref" under refs/remotes.
+            let alt = self.path.join("refs/remotes").join(name);
+            if alt.is_file() {
+                alt
+            } else {
+                p
+            }
+        };
+        match fs::read_to_string(&p) {
+            Ok(s) => Checksum::from_hex(s.trim())
+                .map(Some)
+                .ok_or_else(|| RepoError::Corrupt(format!("{}: not a checksum", p.display()))),
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.kind() == io::ErrorKind::IsADirectory =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(io_err(&p, "read ref", e)),
+        }
+    }
+
+    /// Points a ref at a commit (atomic).
+    pub fn write_ref(&self, name: &str, csum: &Checksum) -> Result<(), RepoError> {
+        let p = self.ref_path(name)?;
+        let dir = p.parent().unwrap_or(&self.path).to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| io_err(&dir, "create ref directory", e))?;
+        write_atomic(&p, format!("{csum}\n").as_bytes())
+    }
+
+    /// Deletes a ref; error when it does not exist.
+    pub fn delete_ref(&self, name: &str) -> Result<(), RepoError> {
+        let p = self.ref_path(name)?;
+        fs::remove_file(&p).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                RepoError::UnknownRef(name.to_string())
+            } else {
+                io_err(&p, "delete ref", e)
+            }
+        })?;
+        fsync_dir(p.parent().unwrap_or(&self.path))
+    }
+
+    /// All refs: local ones as `name`, remote ones as `remote:name`, sorted.
+    pub fn list_refs(&self) -> Result<Vec<(String, Checksum)>, RepoError> {
+        let mut out = Vec::new();
+        collect_refs(&self.path.join("refs/heads"), "", &mut out)?;
+        let remotes = self.path.join("refs/remotes");
+        if let Ok(rd) = fs::read_dir(&remotes) {
+            for e in rd.flatten() {
+                let remote = e.file_name().to_string_lossy().into_owned();
+                let mut sub = Vec::new();
+                collect_refs(&e.path(), "", &mut sub)?;
+                out.extend(sub.into_iter().map(|(n, c)| (format!("{remote}:{n}"), c)));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn collect_refs(
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, Checksum)>,
+) -> Result<(), RepoError> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+        let p = e.path();
+        if p.is_dir() {
+            collect_refs(&p, &format!("{name}/"), out)?;
+        } else {
+            let s = fs::read_to_string(&p).map_err(|er| io_err(&p, "read ref", er))?;
+            let c = Checksum::from_hex(s.trim())
+                .ok_or_else(|| RepoError::Corrupt(format!("{}: not a checksum", p.display())))?;
+            out.push((name, c));
+        }
+    }
+    Ok(())
+}
+
+/// Ref names: `/`-separated components of `[A-Za-z0-9._-]`, none empty, `.` or `..` (optionally `remote:`).
+pub fn validate_ref(name: &str) -> Result<(), RepoError> {
+    let r = name.split_once(':').map(|(_, r)| r).unwrap_or(name);
+    let ok = !r.is_empty()
+        && r.split('/').all(|c| {
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(RepoError::Usage(format!("invalid ref name {name:?}")))
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) -> Result<(), RepoError> {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(|e| io_err(p, "chmod", e))
+}
+
+fn set_xattr_bytes(p: &Path, name: &[u8], v: &[u8]) -> Result<(), RepoError> {
+    use std::os::unix::ffi::OsStrExt;
+    xattr::set(p, std::ffi::OsStr::from_bytes(name), v).map_err(|e| io_err(p, "set xattr", e))
+}
+
+/// Sets xattrs on a checked-out file.
+pub fn apply_xattrs(p: &Path, x: &super::objects::Xattrs) -> Result<(), RepoError> {
+    for (n, v) in x {
+        set_xattr_bytes(p, n, v)?;
+    }
+    Ok(())
+}
+
+/// Reads a path's xattrs (not following symlinks), sorted by name, without `user.ostreemeta`.
+pub fn read_xattrs(p: &Path) -> Result<super::objects::Xattrs, RepoError> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    let names = match xattr::list(p) {
+        Ok(n) => n,
+        Err(e) if e.raw_os_error() == Some(95) => return Ok(out), // EOPNOTSUPP
+        Err(e) => return Err(io_err(p, "list xattrs", e)),
+    };
+    for n in names {
+        if n == OSTREEMETA_XATTR {
+            continue;
+        }
+        if let Some(v) = xattr::get(p, &n).map_err(|e| io_err(p, "read xattr", e))? {
+            out.push((n.as_bytes().to_vec(), v));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
