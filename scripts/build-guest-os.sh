@@ -62,6 +62,10 @@ for a in sh mount umount insmod mkdir cat sleep sync poweroff switch_root grep b
   ln -s busybox "$IR/bin/$a"
 done
 install -m 0755 "$GUEST/initramfs/init" "$IR/init"
+# The initramfs belongs to its OS version (like a real distribution's, generated per build): its bytes,
+# and so the deployment's boot directory, differ between versions even when the kernel is the same.
+mkdir -p "$IR/etc"
+printf 'ATOMBOOT_OS_VERSION=%s\n' "$VERSION" > "$IR/etc/initrd-release"
 
 # Modules and their order: dependencies from each .ko's .modinfo (depends=), plus the soft dependency
 # ext4 needs for metadata_csum (crc32c_generic); the wanted list is QEMU.md's, plus overlay (admin unlock).

@@ -234,7 +234,7 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             files.extend(agent.clone());
             files.extend(boot_scr.clone());
             let tree_source;
-            let ostree_source;
+            let repo_source;
             let source: &dyn deploy::source::CommitSource = match &place.tree_source {
                 Some(p) => {
                     tree_source = deploy::source::TreeSource::new(p);
@@ -244,8 +244,8 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
                     let repo = place.repo.clone().ok_or_else(|| {
                         anyhow!("admin image needs --repo REPO (the OSTree repository holding REF)")
                     })?;
-                    ostree_source = deploy::source::OstreeCliSource::new(&repo);
-                    &ostree_source
+                    repo_source = deploy::source::RepoSource::new(&repo);
+                    &repo_source
                 }
             };
             let id = deploy::image::build(
@@ -279,20 +279,20 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
         bootfs::open(&boot_path)?
     };
     let tree;
-    let ostree;
+    let repo;
     let source: Option<&dyn deploy::source::CommitSource> = match &place.tree_source {
         Some(p) => {
             tree = deploy::source::TreeSource::new(p);
             Some(&tree)
         }
         None => {
-            ostree = deploy::source::OstreeCliSource::new(
+            repo = deploy::source::RepoSource::new(
                 &place
                     .repo
                     .clone()
                     .unwrap_or_else(|| root.join("ostree/repo")),
             );
-            Some(&ostree)
+            Some(&repo)
         }
     };
     let mut admin = Admin {

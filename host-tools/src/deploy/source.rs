@@ -1,7 +1,9 @@
 //! Where deployments come from: a repository that resolves refs to commits and checks commits out.
 //!
-//! The deployer only needs this small trait. [`TreeSource`] is a plain-directory stand-in used by tests
-//! (and by `atomboot admin deploy --tree-source DIR`) until the OSTree repository is wired in.
+//! The deployer only needs this small trait. [`RepoSource`] is the OSTree-compatible repository of
+//! `host_tools::repo` (what `atomboot admin` uses); [`TreeSource`] is a plain-directory stand-in for tests
+//! (`atomboot admin deploy --tree-source DIR`); [`OstreeCliSource`] reads a repository through Debian's
+//! `ostree` command and serves as the referee in interop tests.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -120,9 +122,8 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// An OSTree repository read through Debian's `ostree` command (`rev-parse`, `show`, `checkout`): the
-/// interim source of `atomboot admin deploy` until the in-house repository (host-tools/src/repo) is wired in
-/// behind the same trait.
+/// An OSTree repository read through Debian's `ostree` command (`rev-parse`, `show`, `checkout`), used
+/// by tests as an independent reader.
 pub struct OstreeCliSource {
     repo: PathBuf,
 }
@@ -205,6 +206,98 @@ impl CommitSource for OstreeCliSource {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
+        Ok(())
+    }
+}
+
+/// The in-house OSTree-compatible repository (`host_tools::repo`): what `atomboot admin` deploys from.
+pub struct RepoSource {
+    path: PathBuf,
+}
+
+impl RepoSource {
+    /// The repository at `path` (opened on each use, so a missing repository is reported by the verb
+    /// that needs it).
+    pub fn new(path: &Path) -> RepoSource {
+        RepoSource {
+            path: path.to_path_buf(),
+        }
+    }
+
+    fn open(&self) -> Result<crate::repo::Repo> {
+        crate::repo::Repo::open(&self.path).with_context(|| {
+            format!(
+                "cannot open the repository {} (create it with `atomboot --repo={} init`, or pass --repo)",
+                self.path.display(),
+                self.path.display()
+            )
+        })
+    }
+
+    fn checksum(&self, commit: &str) -> Result<crate::repo::objects::Checksum> {
+        crate::repo::objects::Checksum::from_hex(commit)
+            .ok_or_else(|| anyhow::anyhow!("{commit:?} is not a 64-hex commit checksum"))
+    }
+}
+
+impl CommitSource for RepoSource {
+    fn resolve(&self, refspec: &str) -> Result<String> {
+        let repo = self.open()?;
+        let c = repo.resolve_rev(refspec).with_context(|| {
+            format!(
+                "unknown ref {refspec:?} in {} (list refs with `atomboot --repo={} refs`, or pull it first)",
+                self.path.display(),
+                self.path.display()
+            )
+        })?;
+        // A checksum names a commit only if the commit object is there.
+        repo.read_commit(&c)
+            .with_context(|| format!("commit {c} ({refspec}) in {}", self.path.display()))?;
+        Ok(c.to_hex())
+    }
+
+    fn info(&self, commit: &str) -> Result<CommitInfo> {
+        let repo = self.open()?;
+        let c = repo
+            .read_commit(&self.checksum(commit)?)
+            .with_context(|| format!("commit {commit} in {}", self.path.display()))?;
+        Ok(CommitInfo {
+            version: c.metadata_string("version").map(str::to_string),
+            subject: c.subject.clone(),
+        })
+    }
+
+    fn checkout(&self, commit: &str, dest: &Path) -> Result<()> {
+        let repo = self.open()?;
+        repo.checkout(
+            &self.checksum(commit)?,
+            dest,
+            &crate::repo::checkout::CheckoutOptions::default(),
+        )
+        .with_context(|| {
+            format!(
+                "cannot check commit {commit} out of {} into {}",
+                self.path.display(),
+                dest.display()
+            )
+        })
+    }
+
+    fn pull(&self, refspec: &str) -> Result<()> {
+        let Some((remote, reference)) = refspec.split_once(':') else {
+            return Ok(());
+        };
+        let repo = self.open()?;
+        let r = crate::repo::remote::get(&repo.store, remote)?;
+        let src = crate::repo::pull::Source::from_url(&r.url)
+            .with_context(|| format!("remote {remote} ({})", r.url))?;
+        crate::repo::pull::pull(
+            &repo.store,
+            &src,
+            &[reference.to_string()],
+            &format!("{remote}:"),
+        )
+        .with_context(|| format!("cannot pull {refspec} from {}", r.url))?;
         Ok(())
     }
 }

@@ -617,7 +617,8 @@ pub fn read_xattrs(p: &Path) -> Result<super::objects::Xattrs, RepoError> {
     Ok(out)
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root (bare mode needs it).
+pub fn is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)

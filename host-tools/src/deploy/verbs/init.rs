@@ -1,4 +1,4 @@
-//! `admin init-fs`, `admin os-init`, and preparing a boot partition.
+//! `admin init-fs` (sysroot skeleton and its repository), `admin os-init`, and preparing a boot partition.
 
 use crate::deploy::board;
 use crate::deploy::bootfs::BootFs;
@@ -22,6 +22,18 @@ pub fn init_fs(root: &std::path::Path, board_name: Option<&str>) -> Result<()> {
     ] {
         std::fs::create_dir_all(root.join(d))
             .with_context(|| format!("cannot create {}", root.join(d).display()))?;
+    }
+    // The sysroot's repository, as `ostree admin init-fs` makes it: bare as root (real owners), bare-user
+    // otherwise. An existing repository is kept.
+    let repo = root.join("ostree/repo");
+    if !repo.join("config").exists() {
+        let mode = if crate::repo::store::is_root() {
+            crate::repo::store::Mode::Bare
+        } else {
+            crate::repo::store::Mode::BareUser
+        };
+        crate::repo::Repo::init(&repo, mode)
+            .with_context(|| format!("cannot create the sysroot repository {}", repo.display()))?;
     }
     if let Some(b) = board_name {
         board::lookup(b).ok_or_else(|| {
