@@ -2,6 +2,8 @@
 //! U-Boot under `qemu-system-arm -M virt`, the serial console captured with a timeout and kept on disk.
 //! A missing tool is a failure: scripts/setup.sh installs them all.
 
+pub mod device;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
