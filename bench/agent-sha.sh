@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Benchmark (not a test: it prints numbers and asserts no timing): the agent's verification of a 16 MiB kernel
+# vs U-Boot's own SHA-256 of the same 16 MiB, both in ONE QEMU run (Debian's U-Boot, qemu-system-arm -M virt),
+# alternating, REPS times each.
+#   agent:  a disk made by `atomboot admin image` from a commit whose only boot file is a 16 MiB random
+#           vmlinuz; a bench boot script reads the boot partition into RAM like board/qemu-virt/boot.cmd and
+#           runs the agent with `go` (never bootz). The agent's own line "verified primary kernel ... in X ms"
+#           (U-Boot's get_timer) is the number; the same interval is also taken on the host (arrival of the
+#           line before it to arrival of that line).
+#   U-Boot: a FIT (mkimage -f) holding the same 16 MiB with a hash-1 sha256 node, fatloaded into RAM,
+#           checked by `iminfo` (this U-Boot has no hash/time/timer command). Timed on the host: iminfo prints
+#           "sha256" right before hashing and "+" right after, so the interval between their arrivals is the
+#           hash alone. U-Boot's fatload of that FIT ("bytes read in X ms") is shown for context.
+# The agent copies the file from the in-RAM partition to the kernel address while hashing; U-Boot hashes in
+# place. Prints medians and the ratio agent / U-Boot (the project's target is <= 0.8). Full logs in
+# bench/out/agent-sha/ (or $BENCH_OUT).
+# Usage: bench/agent-sha.sh   (env: REPS=9, BENCH_OUT=bench/out/agent-sha, SKIP_SETUP=1 skips scripts/setup.sh,
+#                              AGENT=FILE benchmarks that agent binary instead of building the tree's)
+set -euo pipefail
+[ -z "${AGENT:-}" ] || AGENT=$(realpath -m "$AGENT")
+[ -z "${BENCH_OUT:-}" ] || BENCH_OUT=$(realpath -m "$BENCH_OUT")
+cd "$(dirname "$0")/.."
+REPS=${REPS:-9}
+W=$(realpath -m "${BENCH_OUT:-bench/out/agent-sha}")
+# Only a folder this script made (marker .bench-out) or an empty one is cleared.
+if [ -e "$W" ] && [ ! -e "$W/.bench-out" ] && [ -n "$(ls -A "$W")" ]; then
+  echo "agent-sha: $W is not empty and not a bench output folder: refusing to clear it" >&2; exit 1
+fi
+rm -rf "$W"; mkdir -p "$W"; touch "$W/.bench-out"
+LOG=$W/build.log
+die() { printf 'agent-sha: %s\n' "$*" >&2; exit 1; }
+
+echo "agent-sha: setup and build (log: $LOG)"
+if [ -z "${SKIP_SETUP:-}" ]; then bash scripts/setup.sh >>"$LOG" 2>&1 || die "scripts/setup.sh failed (see $LOG)"; fi
+# mkimage -f runs dtc, which scripts/setup.sh does not install.
+if ! command -v dtc >/dev/null; then
+  echo "agent-sha: installing device-tree-compiler (for mkimage -f)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends device-tree-compiler >>"$LOG" 2>&1 \
+    || { apt-get update -qq >>"$LOG" 2>&1 || true
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends device-tree-compiler >>"$LOG" 2>&1; } \
+    || die "cannot install device-tree-compiler"
+fi
+if ! cargo build --release --locked -p host-tools >>"$LOG" 2>&1; then
+  # --locked never rewrites Cargo.lock; a workspace mid-edit may refuse it: then use the last build.
+  [ -x target/release/atomboot ] || die "cargo build failed (see $LOG)"
+  echo "agent-sha: cargo build --locked failed (see $LOG); using the existing target/release/atomboot"
+fi
+if [ -n "${AGENT:-}" ]; then
+  [ -f "$AGENT" ] || die "AGENT=$AGENT: no such file"
+  echo "agent-sha: using the agent $AGENT (AGENT=...)"
+else
+  bash scripts/build-agent.sh qemu-virt >>"$LOG" 2>&1 || die "build-agent.sh failed (see $LOG)"
+  AGENT=$PWD/target/board/qemu-virt/atomboot-agent.bin
+fi
+A=$PWD/target/release/atomboot
+
+# The OS tree: only a kernel, 16 MiB of random bytes (the agent only hashes it; nothing boots it).
+KDIR=$W/tree/usr/lib/modules/6.1.0-bench
+mkdir -p "$KDIR"
+head -c $((16 << 20)) /dev/urandom > "$KDIR/vmlinuz"
+"$A" --repo="$W/repo" init --mode=archive >>"$LOG" 2>&1
+"$A" --repo="$W/repo" commit -b bench/sha "$W/tree" >>"$LOG" 2>&1
+
+# The same bytes as a FIT image with a sha256 hash node.
+cat > "$W/sha.its" <<EOF
+/dts-v1/;
+/ {
+  description = "atomboot bench: 16 MiB for U-Boot's SHA-256";
+  #address-cells = <1>;
+  images {
+    kernel-1 {
+      description = "16 MiB random";
+      data = /incbin/("$KDIR/vmlinuz");
+      type = "kernel"; arch = "arm"; os = "linux"; compression = "none";
+      load = <0x40400000>; entry = <0x40400000>;
+      hash-1 { algo = "sha256"; };
+    };
+  };
+  configurations { default = "conf-1"; conf-1 { kernel = "kernel-1"; }; };
+};
+EOF
+BD=$W/board
+mkdir -p "$BD"
+mkimage -f "$W/sha.its" "$BD/sha.itb" >>"$LOG" 2>&1 || die "mkimage -f failed (see $LOG)"
+cp "$AGENT" "$BD/atomboot-agent.bin"
+
+# The bench boot script: board/qemu-virt/boot.cmd up to `go` (same partition read, same go workaround), then
+# REPS rounds of {agent, U-Boot}, unrolled (FIT at 0x50000000: above the partition's RAM copy, below U-Boot).
+{
+  echo 'echo bench: agent-sha script'
+  echo 'part start virtio 0 1 atomboot_part_start'
+  echo 'part size virtio 0 1 atomboot_part_blocks'
+  echo 'setexpr atomboot_part_bytes ${atomboot_part_blocks} * 0x200'
+  echo 'virtio read 0x49000000 ${atomboot_part_start} ${atomboot_part_blocks}'
+  echo 'setexpr atomboot_gdflags ${fdtcontroladdr} + 0x100004'
+  echo 'setexpr.l atomboot_flags *${atomboot_gdflags}'
+  echo 'setexpr atomboot_flags ${atomboot_flags} "&" 0xfffffeff'
+  echo 'mw.l ${atomboot_gdflags} ${atomboot_flags}'
+  for i in $(seq 1 "$REPS"); do
+    echo "echo bench: rep $i agent"
+    echo 'fatload virtio 0:1 0x48000000 atomboot-agent.bin'
+    echo 'go 0x48000000 0x49000000 ${atomboot_part_bytes}'
+    echo "echo bench: rep $i uboot"
+    echo 'fatload virtio 0:1 0x50000000 sha.itb'
+    echo 'iminfo 0x50000000'
+  done
+  echo 'echo bench: done'
+  echo 'poweroff'
+} > "$W/bench.cmd"
+mkimage -A arm -O linux -T script -C none -n "atomboot bench agent-sha" -d "$W/bench.cmd" "$BD/boot.scr" >>"$LOG"
+
+"$A" admin image --repo "$W/repo" --sysroot "$W/sysroot" --board qemu-virt --board-dir "$BD" \
+  --boot-size 64 --root-size 64 bench/sha "$W/disk.img" >>"$LOG" 2>&1 || die "admin image failed (see $LOG)"
+printf 'bootdelay=0\nbootcmd=fatload virtio 0:1 0x40200000 boot.scr; source 0x40200000\n' > "$W/flash.txt"
+mkenvimage -s 0x40000 -o "$W/flash.img" "$W/flash.txt"; truncate -s 64M "$W/flash.img"
+
+echo "agent-sha: one QEMU run, $REPS x (agent verify, U-Boot iminfo); console: $W/console.log"
+python3 bench/qemu_console.py "$W/console.log" --timeout 600 -- \
+  qemu-system-arm -M virt -m 512 -nographic -no-reboot -net none \
+    -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash.img" \
+    -drive "if=none,format=raw,id=d0,file=$W/disk.img" -device virtio-blk-device,drive=d0 \
+  || die "QEMU failed or timed out (see $W/console.log)"
+
+python3 - "$W" "$REPS" <<'EOF' | tee "$W/results.txt"
+import re, statistics, sys
+sys.path.insert(0, "bench")
+from qemu_console import Console
+w, reps = sys.argv[1], int(sys.argv[2])
+c = Console(w + "/console.log")
+if not c.first(r"^bench: done"):
+    sys.exit("agent-sha: the bench script did not finish (see %s/console.log)" % w)
+agent, agent_host, ub_hash, ub_load = [], [], [], []
+for i in range(1, reps + 1):
+    a = c.first(r"^bench: rep %d agent$" % i)
+    u = c.first(r"^bench: rep %d uboot$" % i)
+    v = c.first(r"^atomboot: verified primary kernel \S+ (\d+) bytes sha256 ok in (\d+) ms$", a.end())
+    if not v or v.start() > u.start():
+        sys.exit("agent-sha: rep %d: no 'verified primary kernel' line (see %s/console.log)" % (i, w))
+    assert int(v.group(1)) == 16 << 20
+    agent.append(int(v.group(2)))
+    # host: the line before "verified" (the entry decision) arrived -> the "verified" line arrived
+    agent_host.append(1000 * (c.time_at(v.start()) - c.time_at(v.start() - 1)))
+    l = c.first(r"^(\d+) bytes read in (\d+) ms", u.end())
+    s = c.first(r"Hash\(es\) for Image \d+ \(kernel-1\): sha256(.)", u.end())
+    if not s or s.group(1) != "+":
+        sys.exit("agent-sha: rep %d: iminfo did not verify the sha256 (see %s/console.log)" % (i, w))
+    ub_load.append(int(l.group(2)))
+    ub_hash.append(1000 * (c.time_at(s.start(1)) - c.time_at(s.start(1) - 1)))
+med = statistics.median
+fmt = lambda xs: " ".join("%d" % round(x) for x in xs)
+print("agent-sha: SHA-256 of 16 MiB inside QEMU, %d repetitions each, one QEMU run (ms)" % reps)
+print("  %-44s %8s   %s" % ("", "median", "all runs"))
+print("  %-44s %8.0f   %s" % ("agent copy+verify (its own get_timer line)", med(agent), fmt(agent)))
+print("  %-44s %8.0f   %s" % ("agent copy+verify (host, line arrivals)", med(agent_host), fmt(agent_host)))
+print("  %-44s %8.0f   %s" % ("U-Boot iminfo sha256 (host, 'sha256'..'+')", med(ub_hash), fmt(ub_hash)))
+print("  %-44s %8.0f   %s" % ("U-Boot fatload of the FIT (its own line)", med(ub_load), fmt(ub_load)))
+print("  ratio agent / U-Boot sha256: %.2f (agent's line), %.2f (host timing); target <= 0.8"
+      % (med(agent) / med(ub_hash), med(agent_host) / med(ub_hash)))
+EOF
+echo "agent-sha: logs and results in $W"

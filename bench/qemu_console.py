@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Runs a command (QEMU) and records its console with host arrival times, for the bench/ scripts.
+
+    qemu_console.py LOG [--timeout S] [--stop REGEX] -- CMD ARGS...
+
+LOG gets the console output (carriage returns dropped), LOG.times one line "END_OFFSET SECONDS" per chunk
+read from the pipe: the bytes of LOG before END_OFFSET had arrived SECONDS after the command was started
+(time.monotonic()). --stop REGEX ends the command (SIGTERM, then SIGKILL) as soon as the output matches.
+Exit status: the command's, 0 when stopped by --stop, 124 on timeout.
+
+As a module: Console(LOG) gives .text and .time_at(offset), the arrival time of the byte at offset.
+"""
+import bisect
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+
+
+class Console:
+    def __init__(self, log):
+        with open(log, "rb") as f:
+            self.text = f.read().decode("utf-8", "replace")
+        self.ends, self.times = [], []
+        with open(log + ".times") as f:
+            for line in f:
+                end, t = line.split()
+                self.ends.append(int(end))
+                self.times.append(float(t))
+
+    def time_at(self, offset):
+        """Arrival time (seconds since the command started) of the byte at `offset`."""
+        i = bisect.bisect_right(self.ends, offset)
+        return self.times[min(i, len(self.times) - 1)]
+
+    def first(self, pattern, start=0):
+        """The first match of `pattern` at or after `start`, or None."""
+        return re.compile(pattern, re.M).search(self.text, start)
+
+
+def main(argv):
+    if "--" not in argv:
+        sys.exit(__doc__)
+    opts, cmd = argv[: argv.index("--")], argv[argv.index("--") + 1:]
+    log, timeout, stop = opts[0], 600.0, None
+    i = 1
+    while i < len(opts):
+        if opts[i] == "--timeout":
+            timeout = float(opts[i + 1])
+        elif opts[i] == "--stop":
+            stop = re.compile(opts[i + 1].encode())
+        else:
+            sys.exit("unknown option " + opts[i])
+        i += 2
+    out = open(log, "wb")
+    times = open(log + ".times", "w")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    fd = proc.stdout.fileno()
+    total, tail, rc = 0, b"", None
+    while True:
+        left = timeout - (time.monotonic() - t0)
+        if left <= 0:
+            rc = 124
+            break
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        now = time.monotonic() - t0
+        if not chunk:
+            break
+        chunk = chunk.replace(b"\r", b"")
+        out.write(chunk)
+        total += len(chunk)
+        times.write(f"{total} {now:.6f}\n")
+        if stop is not None:
+            tail = (tail + chunk)[-4096:]
+            if stop.search(tail):
+                rc = 0
+                break
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    out.close()
+    times.close()
+    return proc.returncode if rc is None else rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
