@@ -21,17 +21,8 @@ set -euo pipefail
 [ -z "${BENCH_OUT:-}" ] || BENCH_OUT=$(realpath -m "$BENCH_OUT")
 cd "$(dirname "$0")/.."
 REPS=${REPS:-9}
-W=$(realpath -m "${BENCH_OUT:-bench/out/agent-sha}")
-# Only a folder this script made (marker .bench-out) or an empty one is cleared.
-if [ -e "$W" ] && [ ! -e "$W/.bench-out" ] && [ -n "$(ls -A "$W")" ]; then
-  echo "agent-sha: $W is not empty and not a bench output folder: refusing to clear it" >&2; exit 1
-fi
-rm -rf "$W"; mkdir -p "$W"; touch "$W/.bench-out"
-LOG=$W/build.log
-die() { printf 'agent-sha: %s\n' "$*" >&2; exit 1; }
-
-echo "agent-sha: setup and build (log: $LOG)"
-if [ -z "${SKIP_SETUP:-}" ]; then bash scripts/setup.sh >>"$LOG" 2>&1 || die "scripts/setup.sh failed (see $LOG)"; fi
+. bench/lib.sh
+bench_init agent-sha
 # mkimage -f runs dtc, which scripts/setup.sh does not install.
 if ! command -v dtc >/dev/null; then
   echo "agent-sha: installing device-tree-compiler (for mkimage -f)"

@@ -18,17 +18,8 @@ set -euo pipefail
 [ -z "${BENCH_OUT:-}" ] || BENCH_OUT=$(realpath -m "$BENCH_OUT")
 cd "$(dirname "$0")/.."
 REPS=${REPS:-11}
-W=$(realpath -m "${BENCH_OUT:-bench/out/boot-time}")
-# Only a folder this script made (marker .bench-out) or an empty one is cleared.
-if [ -e "$W" ] && [ ! -e "$W/.bench-out" ] && [ -n "$(ls -A "$W")" ]; then
-  echo "boot-time: $W is not empty and not a bench output folder: refusing to clear it" >&2; exit 1
-fi
-rm -rf "$W"; mkdir -p "$W/runs"; touch "$W/.bench-out"
-LOG=$W/build.log
-die() { printf 'boot-time: %s\n' "$*" >&2; exit 1; }
-
-echo "boot-time: setup and build (log: $LOG)"
-if [ -z "${SKIP_SETUP:-}" ]; then bash scripts/setup.sh >>"$LOG" 2>&1 || die "scripts/setup.sh failed (see $LOG)"; fi
+. bench/lib.sh
+bench_init boot-time runs
 if ! cargo build --release --locked -p host-tools >>"$LOG" 2>&1; then
   # --locked never rewrites Cargo.lock; a workspace mid-edit may refuse it: then use the last build.
   [ -x target/release/atomboot ] || die "cargo build failed (see $LOG)"

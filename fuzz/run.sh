@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs one fuzz target for a number of seconds from its committed seeds:
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags]
-# FUZZ_SANITIZER=none skips AddressSanitizer (safe Rust; the agent path is ~30x faster without it).
+# FUZZ_FLAGS: cargo-fuzz build flags (default "-s address": ASan, debug assertions and overflow checks).
+# agent_run is fuzzed as the agent ships: FUZZ_FLAGS="-O -s none" (release arithmetic, which wraps in the
+# FAT crate on hostile values, see third_party/embedded-sdmmc/ATOMBOOT-PATCH.md; ~30x faster without ASan).
 # Prints libFuzzer's final stats (executions) and exits non-zero on a crash.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,4 +11,5 @@ target=$1 seconds=$2; shift 2
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 mkdir -p "corpus/$target"
 cp -n seeds/"$target"/* "corpus/$target/" 2>/dev/null || true
-exec cargo +nightly fuzz run -s "${FUZZ_SANITIZER:-address}" "$target" "corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 "$@"
+# shellcheck disable=SC2086
+exec cargo +nightly fuzz run ${FUZZ_FLAGS:--s address} "$target" "corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 "$@"

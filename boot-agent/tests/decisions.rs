@@ -361,3 +361,31 @@ fn files_larger_than_their_load_region_are_refused() {
         }
     ));
 }
+
+/// Regression (found by the fuzz target agent_run): a long-file-name entry whose first UTF-16 unit is a
+/// lone surrogate, followed by a full 13-character entry, made the FAT crate's LFN decoder panic
+/// ("Vec was full?!"). The lookup must go on, and the boot with it.
+#[test]
+fn a_lone_surrogate_in_a_long_file_name_does_not_panic() {
+    // The long-named file comes first in the root directory, so every lookup walks over it.
+    let disk = Disk::new(16);
+    // 26 characters: exactly two LFN entries of 13, neither with a terminator.
+    let name = "abcdefghijklmnopqrstuvwxyz";
+    disk.put(&format!("/{name}"), b"x");
+    let (disk, _a, b) = two_deployments_on(disk, &[("bootcount", "0"), ("upgrade_available", "0")]);
+    let mut bytes = disk.bytes();
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    // The entry holding characters 14..26 ("nopqr" at offset 1) is stored first and decoded first.
+    let mut entry_start = vec![0x42u8]; // sequence 2, last
+    entry_start.extend(utf16("nopqr"));
+    let at = 1 + bytes
+        .windows(entry_start.len())
+        .position(|w| w == entry_start.as_slice())
+        .expect("the LFN entry of the long name");
+    // Its first character becomes a lone low surrogate.
+    bytes[at..at + 2].copy_from_slice(&0xdc00u16.to_le_bytes());
+    let out = boot(&bytes);
+    let (slot, ..) = out.result.as_ref().expect("the boot goes on");
+    assert_eq!(*slot, Slot::Primary);
+    out.assert_loaded(&b);
+}

@@ -234,7 +234,11 @@ impl Disk {
 /// A typical disk: deployments A (fallback) and B (primary), both loader copies (B in the newer one), and
 /// counters `vars` in a valid env pair.
 pub fn two_deployments(vars: &[(&str, &str)]) -> (Disk, Deployment, Deployment) {
-    let disk = Disk::new(16);
+    two_deployments_on(Disk::new(16), vars)
+}
+
+/// [`two_deployments`] on a volume that may already hold other files.
+pub fn two_deployments_on(disk: Disk, vars: &[(&str, &str)]) -> (Disk, Deployment, Deployment) {
     let a = Deployment::new(0xa, 70_000);
     let b = Deployment::new(0xb, 90_000);
     disk.install(&a);

@@ -1,0 +1,17 @@
+# Shared prelude of the QEMU benchmark scripts (sourced): output folder, build log, die, setup.
+# bench_init NAME SUBDIRS...: W = $BENCH_OUT or bench/out/NAME (cleared only if this tooling made it),
+# LOG = $W/build.log; runs scripts/setup.sh unless SKIP_SETUP is set.
+bench_init() {
+  BENCH_NAME=$1; shift
+  W=$(realpath -m "${BENCH_OUT:-bench/out/$BENCH_NAME}")
+  # Only a folder this script made (marker .bench-out) or an empty one is cleared.
+  if [ -e "$W" ] && [ ! -e "$W/.bench-out" ] && [ -n "$(ls -A "$W")" ]; then
+    echo "$BENCH_NAME: $W is not empty and not a bench output folder: refusing to clear it" >&2; exit 1
+  fi
+  rm -rf "$W"; mkdir -p "$W"; touch "$W/.bench-out"
+  for d in "$@"; do mkdir -p "$W/$d"; done
+  LOG=$W/build.log
+  echo "$BENCH_NAME: setup and build (log: $LOG)"
+  if [ -z "${SKIP_SETUP:-}" ]; then bash scripts/setup.sh >>"$LOG" 2>&1 || die "scripts/setup.sh failed (see $LOG)"; fi
+}
+die() { printf '%s: %s\n' "${BENCH_NAME:-bench}" "$*" >&2; exit 1; }
