@@ -9,7 +9,7 @@ out=target/board/$board
 mkdir -p "$out"
 (cd boot-agent/uboot-app && cargo +nightly build --quiet --release --features "board-$board" \
    --target-dir "../../target/uboot-app-$board")
-elf=target/uboot-app-$board/armv7a-none-eabi/release/atomboot-agent
+elf=target/uboot-app-$board/armv7a-atomboot-eabi/release/atomboot-agent
 llvm-objcopy -O binary "$elf" "$out/atomboot-agent.bin"
 cp "$elf" "$out/atomboot-agent.elf"
 mkimage -A arm -O linux -T script -C none -n "atomboot $board" -d "board/$board/boot.cmd" "$out/boot.scr" >/dev/null

@@ -76,14 +76,24 @@ fn agent_layout_size_and_registers() {
             "{}: _start not at the link address",
             p.name
         );
-        // r9 is never a destination: only read (to find gd), or saved to the stack.
+        // r9 is never a destination: only read (to find gd), or saved to the stack and restored by the
+        // same function (LLVM pads pushes with it to keep the stack 8-byte aligned when no frame pointer is
+        // forced): since no instruction anywhere computes into r9, the value restored is the value saved.
+        let mut pushed_r9 = false;
         for line in dis.lines() {
+            // A new function (not a mapping symbol such as `<$a>` or `<$d>` inside one).
+            if line.ends_with(">:") && !line.contains("<$") {
+                pushed_r9 = false;
+            }
             let Some((_, ins)) = line.split_once('\t') else {
                 continue;
             };
             let ins = ins.trim();
             let (op, operands) = ins.split_once(['\t', ' ']).unwrap_or((ins, ""));
             let operands = operands.trim();
+            if op.starts_with("push") && operands.contains("r9") {
+                pushed_r9 = true;
+            }
             let writes_r9 = if op.starts_with("push")
                 || op.starts_with("str")
                 || op.starts_with("stm")
@@ -92,7 +102,9 @@ fn agent_layout_size_and_registers() {
                 || op.starts_with('b')
             {
                 false
-            } else if op.starts_with("pop") || op.starts_with("ldm") {
+            } else if op.starts_with("pop") {
+                operands.contains("r9") && !pushed_r9
+            } else if op.starts_with("ldm") {
                 operands.contains("r9")
             } else {
                 operands.starts_with("r9,") || operands.starts_with("sb,")
