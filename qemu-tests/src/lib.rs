@@ -39,11 +39,18 @@ pub fn sh(cmd: &mut Command) -> String {
 /// Builds the agent and boot script for `board` (scripts/build-agent.sh; fast when up to date) and returns
 /// the directory holding atomboot-agent.bin and boot.scr.
 pub fn board_files(board: &str) -> PathBuf {
+    // One build per board and test process (the script also locks against other processes).
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     let root = repo_root();
+    if built.iter().any(|b| b == board) {
+        return root.join("target/board").join(board);
+    }
     sh(Command::new("bash")
         .arg(root.join("scripts/build-agent.sh"))
         .arg(board)
         .current_dir(&root));
+    built.push(board.to_string());
     root.join("target/board").join(board)
 }
 
