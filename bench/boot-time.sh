@@ -5,10 +5,10 @@
 #          scripts/build-guest-os.sh: Debian armhf kernel + initramfs, deployed by `atomboot admin image`),
 #   stock: a plain boot script on the same disk that fatloads the same kernel and initramfs and runs bootz
 #          with the same bootargs, no check at all.
-# Both boot the same disk image; the two kinds of QEMU run alternate (ABBA order), REPS of each after one
-# unmeasured warm-up pair, so both see the same machine load. Times are taken on the host when the console
-# lines arrive (bench/qemu_console.py, time.monotonic()); QEMU is stopped at "Starting kernel".
-#   U-Boot start = arrival of the banner line "U-Boot 20..."; also shown: QEMU spawn -> "Starting kernel".
+# Both boot the same disk image in ONE QEMU run: U-Boot's bootcmd alternates between them (a counter in RAM),
+# and the host resets the board through the QEMU monitor at each "Starting kernel"; one unmeasured warm-up
+# pair, then REPS of each. Times are taken on the host when the console lines arrive (bench/qemu_console.py,
+# time.monotonic()): U-Boot start = arrival of the banner line "U-Boot 20...".
 # Prints medians and the ratio agent / stock, and where the agent's boot spends its time. Full logs in
 # bench/out/boot-time/ (or $BENCH_OUT).
 # Usage: bench/boot-time.sh   (env: REPS=11, BENCH_OUT=bench/out/boot-time, SKIP_SETUP=1 skips scripts/setup.sh,
@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-11}
 . bench/lib.sh
-bench_init boot-time runs
+bench_init boot-time
 if ! cargo build --release --locked -p host-tools >>"$LOG" 2>&1; then
   # --locked never rewrites Cargo.lock; a workspace mid-edit may refuse it: then use the last build.
   [ -x target/release/atomboot ] || die "cargo build failed (see $LOG)"
@@ -80,78 +80,67 @@ poweroff
 EOF
 mkimage -A arm -O linux -T script -C none -n "stock boot (bench)" -d "$W/boot-stock.cmd" "$W/boot-stock.scr" >>"$LOG"
 mcopy -i "$P1" "$W/boot-stock.scr" ::boot-stock.scr
-for kind in agent stock; do
-  scr=boot.scr; [ $kind = stock ] && scr=boot-stock.scr
-  printf 'bootdelay=0\nbootcmd=fatload virtio 0:1 0x40200000 %s; source 0x40200000\n' "$scr" > "$W/flash-$kind.txt"
-  mkenvimage -s 0x40000 -o "$W/flash-$kind.img" "$W/flash-$kind.txt"; truncate -s 64M "$W/flash-$kind.img"
-done
+# ONE QEMU run: the pflash bootcmd alternates between the agent's boot.scr and the stock script by a counter
+# kept in RAM (0x4f000000, outside every load region; RAM survives QEMU's system_reset and starts zeroed),
+# and the host resets the board through the QEMU monitor each time "Starting kernel" appears. Hush expands a
+# whole line before running it, so each step is its own variable.
+cat > "$W/flash.txt" <<'ENV'
+bootdelay=0
+ab1=setexpr.l abn *0x4f000000
+ab2=setexpr abn ${abn} + 1
+ab3=mw.l 0x4f000000 ${abn}; setexpr abodd ${abn} "&" 1
+ab4=if test "${abodd}" = "1"; then echo bench: boot agent; fatload virtio 0:1 0x40200000 boot.scr; else echo bench: boot stock; fatload virtio 0:1 0x40200000 boot-stock.scr; fi
+bootcmd=run ab1; run ab2; run ab3; run ab4; source 0x40200000
+ENV
+mkenvimage -s 0x40000 -o "$W/flash.img" "$W/flash.txt"; truncate -s 64M "$W/flash.img"
 echo "boot-time: kernel $KERNEL ($(stat -c %s "$W/os/usr/lib/modules/"*/vmlinuz) bytes)," \
      "initramfs $(stat -c %s "$W/os/usr/lib/modules/"*/initramfs.img) bytes; boot partition 64 MiB"
 
-run() { # run KIND NAME
-  python3 bench/qemu_console.py "$W/runs/$2.log" --timeout 120 --stop 'Starting kernel' -- \
-    qemu-system-arm -M virt -m 512 -nographic -no-reboot -net none \
-      -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash-$1.img" \
-      -drive "if=none,format=raw,id=d0,file=$W/disk.img" -device virtio-blk-device,drive=d0 \
-    || die "QEMU run $2 failed or timed out (see $W/runs/$2.log)"
-  grep -q 'Starting kernel' "$W/runs/$2.log" || die "run $2 did not reach 'Starting kernel' (see $W/runs/$2.log)"
-}
-echo "boot-time: 1 warm-up pair + $REPS x (agent, stock), alternating ABBA; consoles in $W/runs/"
-run agent warmup-agent; run stock warmup-stock
-for i in $(seq 1 "$REPS"); do
-  if [ $((i % 2)) = 1 ]; then run agent "agent-$i"; run stock "stock-$i"
-  else run stock "stock-$i"; run agent "agent-$i"; fi
-done
+BOOTS=$((2 * REPS + 2))
+echo "boot-time: ONE QEMU run, $BOOTS boots alternating agent/stock (first pair = warm-up); console in $W/console.log"
+python3 bench/qemu_console.py "$W/console.log" --timeout $((30 * BOOTS)) --stop 'Starting kernel' \
+    --monitor "$W/monitor.sock" --resets $((BOOTS - 1)) -- \
+  qemu-system-arm -M virt -m 512 -nographic -net none -monitor "unix:$W/monitor.sock,server=on,wait=off" \
+    -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash.img" \
+    -drive "if=none,format=raw,id=d0,file=$W/disk.img" -device virtio-blk-device,drive=d0 \
+  || die "the QEMU run failed or timed out (see $W/console.log)"
 
-python3 - "$W" "$REPS" <<'EOF' | tee "$W/results.txt"
-import statistics, sys
+python3 - "$W" "$BOOTS" <<'EOF' | tee "$W/results.txt"
+import re, statistics, sys
 sys.path.insert(0, "bench")
 from qemu_console import Console
-w, reps = sys.argv[1], int(sys.argv[2])
+w, boots = sys.argv[1], int(sys.argv[2])
+c = Console(w + "/console.log")
 med = statistics.median
-
-def at(c, pattern, end=False, start=0):
-    m = c.first(pattern, start)
-    if not m:
-        sys.exit("boot-time: no %r in a console log (see %s/runs)" % (pattern, w))
-    return c.time_at(m.end() - 1 if end else m.start()), m
-
+starts = [m.start() for m in re.finditer(r"^U-Boot 20", c.text, re.M)]
+if len(starts) != boots:
+    sys.exit("boot-time: %d U-Boot starts in one run, expected %d (see %s/console.log)" % (len(starts), boots, w))
 rows = {"agent": [], "stock": []}
 phases = []
-for kind in rows:
-    for i in range(1, reps + 1):
-        c = Console("%s/runs/%s-%d.log" % (w, kind, i))
-        t_uboot, _ = at(c, r"^U-Boot 20")
-        t_kernel, _ = at(c, r"^Starting kernel")
-        rows[kind].append((t_uboot, t_kernel))
-        if kind == "agent":
-            t_script, _ = at(c, r"^## Executing script")
-            t_read0, m = at(c, r"^virtio read: ")
-            t_read1, _ = at(c, r"blocks read: OK", end=True, start=m.end())
-            t_go, _ = at(c, r"^## Starting application")
-            t_ret, _ = at(c, r"^## Application terminated")
-            t_bootz, _ = at(c, r"^atomboot: bootz ")
-            phases.append((t_script - t_uboot, t_read0 - t_script, t_read1 - t_read0, t_go - t_read1,
-                           t_ret - t_go, t_bootz - t_ret, t_kernel - t_bootz))
-
+for n, s0 in enumerate(starts):
+    end = starts[n + 1] if n + 1 < len(starts) else len(c.text)
+    seg = c.text[s0:end]
+    kind = re.search(r"^bench: boot (agent|stock)", seg, re.M)
+    k = re.search(r"^Starting kernel", seg, re.M)
+    if not kind or not k:
+        sys.exit("boot-time: boot %d did not reach 'Starting kernel' (see %s/console.log)" % (n + 1, w))
+    if n < 2:
+        continue  # warm-up pair
+    t0, t1 = c.time_at(s0), c.time_at(s0 + k.start())
+    rows[kind.group(1)].append(t1 - t0)
+    if kind.group(1) == "agent":
+        at = lambda p: c.time_at(s0 + re.search(p, seg, re.M).start())
+        go, ret = at(r"^## Starting application"), at(r"^## Application terminated")
+        phases.append((go - t0, ret - go, t1 - ret))
 ms = lambda x: 1000 * x
-print("boot-time: U-Boot start -> 'Starting kernel', %d runs of each, alternating (ms)" % reps)
-print("  %-42s %8s %8s   %s" % ("", "median", "ratio", "all runs"))
-m = {}
-for label, f in (("U-Boot banner -> Starting kernel", lambda r: r[1] - r[0]),
-                 ("QEMU spawn -> Starting kernel", lambda r: r[1])):
-    for kind in ("agent", "stock"):
-        xs = [ms(f(r)) for r in rows[kind]]
-        m[label, kind] = med(xs)
-        ratio = "%8.2f" % (m[label, "agent"] / m[label, "stock"]) if kind == "stock" else " " * 8
-        print("  %-42s %8.0f %s   %s" % ("%s: %s" % (kind, label), med(xs), ratio,
-                                         " ".join("%d" % round(x) for x in xs)))
-print("  ratio agent / stock (U-Boot banner -> Starting kernel): %.2f, difference %+.0f ms"
-      % (m["U-Boot banner -> Starting kernel", "agent"] / m["U-Boot banner -> Starting kernel", "stock"],
-         m["U-Boot banner -> Starting kernel", "agent"] - m["U-Boot banner -> Starting kernel", "stock"]))
-names = ("banner->script", "script->virtio read", "virtio read 64 MiB", "agent fatload+setup",
-         "go..return (agent)", "return->bootz", "bootz->Starting kernel")
-print("  agent boot, median per phase (ms): " + ", ".join(
-    "%s %.0f" % (n, med([ms(p[k]) for p in phases])) for k, n in enumerate(names)))
+print("boot-time: U-Boot start -> 'Starting kernel' in ONE QEMU run, %d boots of each, alternating (ms)"
+      % len(rows["agent"]))
+for kind in ("agent", "stock"):
+    xs = [ms(x) for x in rows[kind]]
+    print("  %-6s median %5.0f   all: %s" % (kind, med(xs), " ".join("%d" % round(x) for x in xs)))
+a, b = med(rows["agent"]), med(rows["stock"])
+print("  ratio agent / stock: %.2f (difference %+.0f ms)" % (a / b, ms(a - b)))
+print("  agent boot, median per phase (ms): start->go %.0f, agent (read, verify, decide) %.0f,"
+      " return->Starting kernel %.0f" % tuple(med([ms(p[i]) for p in phases]) for i in range(3)))
 EOF
 echo "boot-time: logs and results in $W"

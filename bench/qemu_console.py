@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Runs a command (QEMU) and records its console with host arrival times, for the bench/ scripts.
 
-    qemu_console.py LOG [--timeout S] [--stop REGEX] -- CMD ARGS...
+    qemu_console.py LOG [--timeout S] [--stop REGEX] [--monitor SOCK --resets N] -- CMD ARGS...
 
 LOG gets the console output (carriage returns dropped), LOG.times one line "END_OFFSET SECONDS" per chunk
 read from the pipe: the bytes of LOG before END_OFFSET had arrived SECONDS after the command was started
 (time.monotonic()). --stop REGEX ends the command (SIGTERM, then SIGKILL) as soon as the output matches.
+With --monitor (QEMU's `-monitor unix:SOCK,server=on,wait=off`) and --resets N, the first N matches of --stop
+each send `system_reset` to the monitor instead (U-Boot starts again in the same QEMU process; RAM is kept),
+and the (N+1)-th ends the command.
 Exit status: the command's, 0 when stopped by --stop, 124 on timeout.
 
 As a module: Console(LOG) gives .text and .time_at(offset), the arrival time of the byte at offset.
@@ -14,6 +17,7 @@ import bisect
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -40,17 +44,46 @@ class Console:
         return re.compile(pattern, re.M).search(self.text, start)
 
 
+class Monitor:
+    """QEMU's human monitor on a unix socket, one connection kept for the whole run."""
+
+    def __init__(self, path):
+        self.path, self.sock = path, None
+
+    def command(self, line):
+        if self.sock is None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(self.path)
+            self.sock.settimeout(5.0)
+            self._until(b"(qemu)")
+        self.sock.sendall(line.encode() + b"\n")
+        # The monitor echoes the line and prints a new prompt once the command ran.
+        self._until(b"(qemu)")
+
+    def _until(self, marker):
+        seen = b""
+        while marker not in seen:
+            data = self.sock.recv(4096)
+            if not data:
+                raise OSError("QEMU monitor closed")
+            seen = (seen + data)[-4096:]
+
+
 def main(argv):
     if "--" not in argv:
         sys.exit(__doc__)
     opts, cmd = argv[: argv.index("--")], argv[argv.index("--") + 1:]
-    log, timeout, stop = opts[0], 600.0, None
+    log, timeout, stop, monitor, resets = opts[0], 600.0, None, None, 0
     i = 1
     while i < len(opts):
         if opts[i] == "--timeout":
             timeout = float(opts[i + 1])
         elif opts[i] == "--stop":
             stop = re.compile(opts[i + 1].encode())
+        elif opts[i] == "--monitor":
+            monitor = Monitor(opts[i + 1])
+        elif opts[i] == "--resets":
+            resets = int(opts[i + 1])
         else:
             sys.exit("unknown option " + opts[i])
         i += 2
@@ -80,6 +113,11 @@ def main(argv):
         if stop is not None:
             tail = (tail + chunk)[-4096:]
             if stop.search(tail):
+                if resets > 0:
+                    resets -= 1
+                    tail = b""
+                    monitor.command("system_reset")
+                    continue
                 rc = 0
                 break
     if proc.poll() is None:

@@ -68,6 +68,8 @@ run_timed() {
 tool() { # tool NAME ARGS... (NAME ostree|atomboot)
   if [ "$1" = ostree ]; then shift; ostree "$@"; else shift; "$AB" "$@"; fi
 }
+# The binary behind a tool name (/usr/bin/time runs programs, not shell functions).
+bin() { if [ "$1" = ostree ]; then command -v ostree; else echo "$AB"; fi; }
 
 # Each scenario: prepare (untimed) then the timed command, RUNS times, tools interleaved.
 scenario() { # scenario LABEL
@@ -79,22 +81,22 @@ scenario() { # scenario LABEL
       case $label in
         commit-archive)
           tool $t --repo="$d/r" init --mode=archive
-          run_timed "$W/$label.$t" tool $t --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" ;;
+          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" ;;
         commit-bare-user)
           tool $t --repo="$d/r" init --mode=bare-user
-          run_timed "$W/$label.$t" tool $t --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" ;;
+          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" ;;
         commit-1pct)
           cp -a "$W/base-archive" "$d/r"
-          run_timed "$W/$label.$t" tool $t --repo="$d/r" commit -b main -s two --timestamp=2024-01-02T00:00:00Z "$TREE2" ;;
+          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" commit -b main -s two --timestamp=2024-01-02T00:00:00Z "$TREE2" ;;
         checkout-hardlink)
-          run_timed "$W/$label.$t" tool $t --repo="$W/base-bare-user" checkout -U -H main "$d/co" ;;
+          run_timed "$W/$label.$t" "$(bin $t)" --repo="$W/base-bare-user" checkout -U -H main "$d/co" ;;
         pull-full)
           tool $t --repo="$d/r" init --mode=archive
           tool $t --repo="$d/r" remote add --no-gpg-verify origin "http://127.0.0.1:$PORT/served"
-          run_timed "$W/$label.$t" tool $t --repo="$d/r" pull origin main ;;
+          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" pull origin main ;;
         pull-incremental)
           cp -a "$W/pulled-$t" "$d/r"
-          run_timed "$W/$label.$t" tool $t --repo="$d/r" pull origin main ;;
+          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" pull origin main ;;
       esac
     done
   done
