@@ -389,3 +389,49 @@ fn a_lone_surrogate_in_a_long_file_name_does_not_panic() {
     assert_eq!(*slot, Slot::Primary);
     out.assert_loaded(&b);
 }
+
+/// Regression (found by the fuzz target agent_run): a directory whose cluster chain loops back on itself,
+/// with no end-of-directory entry in it, made the FAT crate walk it forever: the board would hang in
+/// U-Boot. The walk is bounded; the copy in that directory is missing and the other one boots.
+#[test]
+fn a_directory_cluster_chain_that_loops_is_refused_not_walked_forever() {
+    let (disk, _a, b) = two_deployments(&[("bootcount", "0"), ("upgrade_available", "0")]);
+    let mut bytes = disk.bytes();
+    let u16_at = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let (bps, spc) = (u16_at(&bytes, 11), usize::from(bytes[13]));
+    let (reserved, fats) = (u16_at(&bytes, 14), usize::from(bytes[16]));
+    let (root_entries, fat_sectors) = (u16_at(&bytes, 17), u16_at(&bytes, 22));
+    let root = (reserved + fats * fat_sectors) * bps;
+    let data = root + root_entries * 32;
+    // loader.0's directory entry in the root (short name "LOADER  0  ") and its first cluster.
+    let entry = (0..root_entries)
+        .map(|i| root + i * 32)
+        .find(|&e| &bytes[e..e + 11] == b"LOADER  0  ")
+        .expect("loader.0 in the root directory");
+    let cluster = u16_at(&bytes, entry + 26);
+    let start = data + (cluster - 2) * spc * bps;
+    // No end marker and nothing to find in the directory: every entry but "." and ".." (uEnv.txt and its
+    // long-name entries, the free ones) becomes a deleted one...
+    for e in (start..start + spc * bps).step_by(32).skip(2) {
+        bytes[e] = 0xe5;
+    }
+    // ...and its cluster chain points back at itself, in both FATs.
+    for f in 0..fats {
+        let at = (reserved + f * fat_sectors) * bps + cluster * 2;
+        bytes[at..at + 2].copy_from_slice(&u16::try_from(cluster).unwrap().to_le_bytes());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let out = boot(&bytes);
+        let _ = tx.send((out.result.map(|r| r.0), out.log));
+    });
+    let (slot, log) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the agent hangs on a looping directory chain");
+    assert_eq!(slot.expect("copy 1 boots"), Slot::Primary, "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("loader copy 1")),
+        "copy 1 is the one used: {log:?}"
+    );
+    let _ = b;
+}

@@ -299,7 +299,8 @@ impl FatVolume {
         D: BlockDevice,
     {
         if cluster.0 > (u32::MAX / 4) {
-            panic!("next_cluster called on invalid cluster {:x?}", cluster);
+            // atomboot patch: was a panic; a directory entry on a hostile volume can name any cluster.
+            return Err(Error::BadCluster);
         }
         match &self.fat_specific_info {
             FatSpecificInfo::Fat16(_fat16_info) => {
@@ -707,7 +708,13 @@ impl FatVolume {
             _ => BlockCount(u32::from(self.blocks_per_cluster)),
         };
 
+        // atomboot patch: a directory cannot span more clusters than the volume has; a longer chain
+        // loops (hostile or corrupt FAT) and used to spin here forever.
+        let mut clusters_left = self.cluster_count.saturating_add(RESERVED_ENTRIES);
         'outer: while let Some(cluster) = current_cluster {
+            clusters_left = clusters_left
+                .checked_sub(1)
+                .ok_or(Error::FormatError("directory cluster chain loops"))?;
             for block_idx in first_dir_block_num.range(dir_size) {
                 trace!("Reading FAT");
                 let block = block_cache.read(block_idx)?;
@@ -761,7 +768,12 @@ impl FatVolume {
             ClusterId::ROOT_DIR => Some(fat32_info.first_root_dir_cluster),
             _ => Some(dir_info.cluster),
         };
+        // atomboot patch: see iterate_fat16.
+        let mut clusters_left = self.cluster_count.saturating_add(RESERVED_ENTRIES);
         'outer: while let Some(cluster) = current_cluster {
+            clusters_left = clusters_left
+                .checked_sub(1)
+                .ok_or(Error::FormatError("directory cluster chain loops"))?;
             let start_block_idx = self.cluster_to_block(cluster);
             for block_idx in start_block_idx.range(BlockCount(u32::from(self.blocks_per_cluster))) {
                 trace!("Reading FAT");
