@@ -220,6 +220,18 @@ fn special_files_are_refused_by_name() {
         !r.join("refs/heads/main").exists(),
         "no ref after a refused commit"
     );
+    // Nothing half-written: the objects written before the refusal stayed in the transaction's staging
+    // directory, which is gone; objects/ holds nothing.
+    assert_eq!(
+        walk_files(&r.join("objects")),
+        0,
+        "objects after a refused commit"
+    );
+    assert_eq!(
+        fs::read_dir(r.join("tmp")).unwrap().count(),
+        0,
+        "tmp/ after a refused commit"
+    );
     fails_with(
         &r,
         &["commit", "-b", "main", "/definitely/missing"],
@@ -230,4 +242,21 @@ fn special_files_are_refused_by_name() {
         &["commit", "-b", "../x", tree.to_str().unwrap()],
         "invalid ref name",
     );
+}
+
+/// Regular files under `d`, recursively.
+fn walk_files(d: &Path) -> usize {
+    fs::read_dir(d)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.file_type().unwrap().is_dir() {
+                        walk_files(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }

@@ -148,7 +148,9 @@ pub fn commit_dir(store: &Store, dir: &Path, o: &CommitOptions) -> Result<Checks
     if let Some(b) = &o.branch {
         super::store::validate_ref(b)?;
     }
-    let (root_tree, root_meta) = write_tree(store, dir, o)?;
+    let txn = store.begin()?;
+    let _staging = txn.staging_guard();
+    let (root_tree, root_meta) = write_tree(&txn, dir, o)?;
     let parent = if o.no_parent {
         None
     } else if let Some(p) = o.parent {
@@ -182,23 +184,10 @@ pub fn commit_dir(store: &Store, dir: &Path, o: &CommitOptions) -> Result<Checks
         root_tree,
         root_meta,
     };
-    let csum = store.write_meta(ObjectType::Commit, &c.serialize())?;
-    sync_objects(store)?;
+    let csum = txn.write_meta(ObjectType::Commit, &c.serialize())?;
+    txn.finish()?;
     if let Some(b) = &o.branch {
         store.write_ref(b, &csum)?;
     }
     Ok(csum)
-}
-
-/// fsyncs the object directories so renames are durable before refs point at them.
-pub fn sync_objects(store: &Store) -> Result<(), RepoError> {
-    let objs = store.path.join("objects");
-    let dirs: Vec<_> = fs::read_dir(&objs)
-        .map_err(|e| err(&objs, "read directory", e))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    dirs.par_iter()
-        .try_for_each(|d| super::store::fsync_dir(d))?;
-    super::store::fsync_dir(&objs)
 }

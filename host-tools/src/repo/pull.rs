@@ -364,7 +364,7 @@ impl Puller<'_> {
         if let Some(e) = errs.into_iter().next() {
             return Err(e);
         }
-        super::commit::sync_objects(self.dest)?;
+        self.dest.finish()?;
         fs::remove_file(&partial).ok();
         Ok(())
     }
@@ -384,8 +384,10 @@ pub fn pull(
         ));
     }
     src.check_mode()?;
+    let txn = dest.begin()?;
+    let _staging = txn.staging_guard();
     let p = Puller {
-        dest,
+        dest: &txn,
         src,
         bytes: Arc::new(AtomicU64::new(0)),
         stats: PullStats::default(),
@@ -407,7 +409,11 @@ pub fn pull(
         resolved.push((r.clone(), src.resolve(r)?));
     }
     for (name, c) in &resolved {
-        p.pull_commit(c, &progress)?;
+        if let Err(e) = p.pull_commit(c, &progress) {
+            // Keep what was fetched and verified: the next pull resumes from it.
+            let _ = txn.finish();
+            return Err(e);
+        }
         dest.write_ref(&format!("{local_prefix}{name}"), c)?;
     }
     progress.finish_and_clear();

@@ -59,6 +59,18 @@ pub struct Store {
     pub mode: Mode,
     /// Whole `config` text (kept to append remotes).
     pub config: String,
+    /// In a transaction ([`Store::begin`]): new objects go to this staging directory under `tmp/`,
+    /// without a per-object fsync, until [`Store::finish`].
+    pub staging: Option<PathBuf>,
+}
+
+/// Removes a transaction's staging directory on drop ([`Store::staging_guard`]).
+pub struct StagingGuard<'a>(&'a Store);
+
+impl Drop for StagingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn io_err(path: &Path, what: &str, e: io::Error) -> RepoError {
@@ -124,6 +136,7 @@ impl Store {
             path: path.to_path_buf(),
             mode,
             config,
+            staging: None,
         })
     }
 
@@ -169,6 +182,7 @@ impl Store {
             path: path.to_path_buf(),
             mode,
             config,
+            staging: None,
         })
     }
 
@@ -186,8 +200,109 @@ impl Store {
             .join(format!("{}.{}", &hex[2..], ext))
     }
 
+    /// Where a new object goes: its object path, or its place in the staging directory.
+    fn staged_path(&self, csum: &Checksum, t: ObjectType) -> Option<PathBuf> {
+        let staging = self.staging.as_ref()?;
+        let p = self.object_path(csum, t);
+        let rel = p.strip_prefix(self.path.join("objects")).ok()?;
+        Some(staging.join(rel))
+    }
+
+    /// The file holding an object: in objects/, else (in a transaction) in the staging directory.
+    fn stored_path(&self, csum: &Checksum, t: ObjectType) -> PathBuf {
+        let p = self.object_path(csum, t);
+        if fs::symlink_metadata(&p).is_err() {
+            if let Some(s) = self.staged_path(csum, t) {
+                if fs::symlink_metadata(&s).is_ok() {
+                    return s;
+                }
+            }
+        }
+        p
+    }
+
     pub fn has_object(&self, csum: &Checksum, t: ObjectType) -> bool {
-        fs::symlink_metadata(self.object_path(csum, t)).is_ok()
+        fs::symlink_metadata(self.stored_path(csum, t)).is_ok()
+    }
+
+    /// Starts a write transaction (as OSTree's staging directory): objects written through the returned
+    /// store land in `tmp/staging-*` without a per-object fsync; [`Store::finish`] makes them durable with
+    /// one `syncfs`, then renames them into `objects/` and fsyncs the object directories. Nothing in
+    /// `objects/` ever names bytes that are not on disk; an interrupted transaction leaves only its staging
+    /// directory.
+    pub fn begin(&self) -> Result<Store, RepoError> {
+        let tmp = self.path.join("tmp");
+        let dir = tempfile::Builder::new()
+            .prefix("staging-")
+            .tempdir_in(&tmp)
+            .map_err(|e| io_err(&tmp, "create staging directory", e))?
+            .keep();
+        Ok(Store {
+            staging: Some(dir),
+            ..self.clone()
+        })
+    }
+
+    /// Makes a transaction durable: syncfs, staged objects renamed into `objects/`, object directories
+    /// fsynced (the staging directory stays, empty, for more writes). Outside a transaction: fsyncs the
+    /// object directories.
+    pub fn finish(&self) -> Result<(), RepoError> {
+        let objects = self.path.join("objects");
+        let mut touched = Vec::new();
+        if let Some(staging) = &self.staging {
+            let f =
+                File::open(staging).map_err(|e| io_err(staging, "open staging directory", e))?;
+            rustix::fs::syncfs(&f).map_err(|e| {
+                io_err(
+                    staging,
+                    "syncfs",
+                    io::Error::from_raw_os_error(e.raw_os_error()),
+                )
+            })?;
+            for sub in fs::read_dir(staging).map_err(|e| io_err(staging, "read directory", e))? {
+                let sub = sub
+                    .map_err(|e| io_err(staging, "read directory", e))?
+                    .path();
+                let Some(name) = sub.file_name() else {
+                    continue;
+                };
+                let dest_dir = objects.join(name);
+                fs::create_dir_all(&dest_dir)
+                    .map_err(|e| io_err(&dest_dir, "create object directory", e))?;
+                for obj in fs::read_dir(&sub).map_err(|e| io_err(&sub, "read directory", e))? {
+                    let obj = obj.map_err(|e| io_err(&sub, "read directory", e))?.path();
+                    let Some(file) = obj.file_name() else {
+                        continue;
+                    };
+                    let dest = dest_dir.join(file);
+                    if fs::symlink_metadata(&dest).is_ok() {
+                        continue;
+                    }
+                    fs::rename(&obj, &dest)
+                        .map_err(|e| io_err(&dest, "rename object into place", e))?;
+                }
+                touched.push(dest_dir);
+            }
+        } else if let Ok(rd) = fs::read_dir(&objects) {
+            touched.extend(rd.flatten().map(|e| e.path()));
+        }
+        {
+            use rayon::prelude::*;
+            touched.par_iter().try_for_each(|d| fsync_dir(d))?;
+        }
+        fsync_dir(&objects)
+    }
+
+    /// Drops a transaction's staging directory (what is still staged is lost).
+    pub fn abort(&self) {
+        if let Some(staging) = &self.staging {
+            let _ = fs::remove_dir_all(staging);
+        }
+    }
+
+    /// A guard that drops the staging directory when it goes out of scope (after `finish`, it is empty).
+    pub fn staging_guard(&self) -> StagingGuard<'_> {
+        StagingGuard(self)
     }
 
     fn tmp_file(&self) -> Result<tempfile::NamedTempFile, RepoError> {
@@ -205,10 +320,12 @@ impl Store {
         csum: &Checksum,
         t: ObjectType,
     ) -> Result<(), RepoError> {
-        let dest = self.object_path(csum, t);
-        if fs::symlink_metadata(&dest).is_ok() {
+        if self.has_object(csum, t) {
             return Ok(());
         }
+        let dest = self
+            .staged_path(csum, t)
+            .unwrap_or_else(|| self.object_path(csum, t));
         let dir = dest.parent().unwrap_or(&self.path).to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| io_err(&dir, "create object directory", e))?;
         tmp.persist(&dest)
@@ -224,7 +341,7 @@ impl Store {
         }
         let mut tmp = self.tmp_file()?;
         tmp.write_all(data)
-            .and_then(|_| tmp.as_file().sync_all())
+            .and_then(|_| self.sync_unless_staged(tmp.as_file()))
             .map_err(|e| io_err(tmp.path(), "write object", e))?;
         set_mode(tmp.path(), 0o644)?;
         self.commit_tmp(tmp, &csum, t)?;
@@ -248,9 +365,18 @@ impl Store {
         self.write_meta(t, data).map(|_| ())
     }
 
+    /// fsync of a finished object file, except in a transaction (whose `finish` syncs the file system).
+    fn sync_unless_staged(&self, f: &File) -> io::Result<()> {
+        if self.staging.is_some() {
+            Ok(())
+        } else {
+            f.sync_all()
+        }
+    }
+
     /// Reads a metadata object, verifying nothing (see fsck).
     pub fn read_meta(&self, csum: &Checksum, t: ObjectType) -> Result<Vec<u8>, RepoError> {
-        let p = self.object_path(csum, t);
+        let p = self.stored_path(csum, t);
         fs::read(&p).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 RepoError::MissingObject(format!("{} object {csum}", t.name()))
@@ -334,7 +460,7 @@ impl Store {
                 .set_modified(std::time::UNIX_EPOCH)
                 .map_err(werr)?;
         }
-        tmp.as_file().sync_all().map_err(werr)?;
+        self.sync_unless_staged(tmp.as_file()).map_err(werr)?;
         match self.mode {
             Mode::Archive => set_mode(&tmp_path, 0o644)?,
             Mode::BareUser => {
@@ -383,7 +509,7 @@ impl Store {
         &self,
         csum: &Checksum,
     ) -> Result<(FileHeader, u64, Box<dyn Read + Send>), RepoError> {
-        let p = self.object_path(csum, ObjectType::File);
+        let p = self.stored_path(csum, ObjectType::File);
         let missing = |e: io::Error| {
             if e.kind() == io::ErrorKind::NotFound {
                 RepoError::MissingObject(format!("file object {csum}"))
