@@ -320,36 +320,59 @@ impl Puller<'_> {
         let cm =
             Commit::parse(&data).map_err(|e| RepoError::Fetch(format!("commit {commit}: {e}")))?;
         self.fetch_meta(&cm.root_meta, ObjectType::DirMeta)?;
-        let mut trees = vec![cm.root_tree];
-        let mut seen = HashSet::new();
-        let mut files = Vec::new();
-        let mut seen_files = HashSet::new();
-        while let Some(t) = trees.pop() {
-            if !seen.insert(t) {
-                continue;
-            }
-            let d = self.fetch_meta(&t, ObjectType::DirTree)?;
-            let dt =
-                DirTree::parse(&d).map_err(|e| RepoError::Fetch(format!("dirtree {t}: {e}")))?;
-            for (_, fc) in dt.files {
-                if seen_files.insert(fc) && !self.dest.has_object(&fc, ObjectType::File) {
-                    files.push(fc);
-                }
-            }
-            for (_, tc, mc) in dt.dirs {
-                self.fetch_meta(&mc, ObjectType::DirMeta)?;
-                trees.push(tc);
-            }
-            progress.set_message(format!(
-                "metadata {}",
-                self.stats.meta_fetched.load(Ordering::Relaxed)
-            ));
-        }
-        progress.set_length(files.len() as u64);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(PARALLEL)
             .build()
             .map_err(|e| RepoError::Usage(format!("thread pool: {e}")))?;
+        // The tree, one level at a time: every dirtree and dirmeta of a level fetched (or read locally)
+        // in parallel, as many requests in flight as for content.
+        let mut level = vec![cm.root_tree];
+        let mut seen = HashSet::from([cm.root_tree]);
+        let mut files = Vec::new();
+        let mut seen_files = HashSet::new();
+        while !level.is_empty() {
+            let trees: Vec<Result<DirTree, RepoError>> = pool.install(|| {
+                use rayon::prelude::*;
+                level
+                    .par_iter()
+                    .map(|t| {
+                        let d = self.fetch_meta(t, ObjectType::DirTree)?;
+                        DirTree::parse(&d)
+                            .map_err(|e| RepoError::Fetch(format!("dirtree {t}: {e}")))
+                    })
+                    .collect()
+            });
+            let mut next = Vec::new();
+            let mut metas = Vec::new();
+            for dt in trees {
+                let dt = dt?;
+                for (_, fc) in dt.files {
+                    if seen_files.insert(fc) && !self.dest.has_object(&fc, ObjectType::File) {
+                        files.push(fc);
+                    }
+                }
+                for (_, tc, mc) in dt.dirs {
+                    metas.push(mc);
+                    if seen.insert(tc) {
+                        next.push(tc);
+                    }
+                }
+            }
+            metas.sort_unstable_by_key(|m| m.0);
+            metas.dedup();
+            pool.install(|| {
+                use rayon::prelude::*;
+                metas
+                    .par_iter()
+                    .try_for_each(|m| self.fetch_meta(m, ObjectType::DirMeta).map(|_| ()))
+            })?;
+            progress.set_message(format!(
+                "metadata {}",
+                self.stats.meta_fetched.load(Ordering::Relaxed)
+            ));
+            level = next;
+        }
+        progress.set_length(files.len() as u64);
         let errs: Vec<RepoError> = pool.install(|| {
             use rayon::prelude::*;
             files
