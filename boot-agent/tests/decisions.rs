@@ -435,3 +435,18 @@ fn a_directory_cluster_chain_that_loops_is_refused_not_walked_forever() {
     );
     let _ = b;
 }
+
+/// Regression (found by the fuzz target agent_run): a boot sector claiming zero sectors per cluster made
+/// the FAT crate divide by zero, a panic in every build. It is a bad partition, nothing more.
+#[test]
+fn a_boot_sector_with_zero_sectors_per_cluster_is_refused() {
+    let (disk, _a, _b) = two_deployments(&[("bootcount", "0")]);
+    let mut bytes = disk.bytes();
+    bytes[13] = 0;
+    let out = boot(&bytes);
+    assert!(
+        matches!(out.result, Err(Failure::Partition(_))),
+        "{:?}",
+        out.result.err()
+    );
+}

@@ -36,6 +36,10 @@ impl<'a> Bpb<'a> {
             + (u32::from(bpb.num_fats()) * bpb.fat_size())
             + root_dir_blocks;
         let data_blocks = bpb.total_blocks() - non_data_blocks;
+        // atomboot patch: a zero here divided by zero (a panic even in release builds).
+        if bpb.blocks_per_cluster() == 0 {
+            return Err("Bad BPB: zero blocks per cluster");
+        }
         bpb.cluster_count = data_blocks / u32::from(bpb.blocks_per_cluster());
         if bpb.cluster_count < 4085 {
             return Err("FAT12 is unsupported");
