@@ -73,6 +73,9 @@ impl Drop for StagingGuard<'_> {
     }
 }
 
+/// Up to this many staged objects, [`Store::finish`] fsyncs each instead of calling syncfs.
+const FSYNC_EACH_UP_TO: usize = 512;
+
 fn io_err(path: &Path, what: &str, e: io::Error) -> RepoError {
     RepoError::Io {
         path: path.to_path_buf(),
@@ -250,15 +253,8 @@ impl Store {
         let objects = self.path.join("objects");
         let mut touched = Vec::new();
         if let Some(staging) = &self.staging {
-            let f =
-                File::open(staging).map_err(|e| io_err(staging, "open staging directory", e))?;
-            rustix::fs::syncfs(&f).map_err(|e| {
-                io_err(
-                    staging,
-                    "syncfs",
-                    io::Error::from_raw_os_error(e.raw_os_error()),
-                )
-            })?;
+            // What is staged: (staged file, its object directory, its place there).
+            let mut staged = Vec::new();
             for sub in fs::read_dir(staging).map_err(|e| io_err(staging, "read directory", e))? {
                 let sub = sub
                     .map_err(|e| io_err(staging, "read directory", e))?
@@ -267,21 +263,45 @@ impl Store {
                     continue;
                 };
                 let dest_dir = objects.join(name);
-                fs::create_dir_all(&dest_dir)
-                    .map_err(|e| io_err(&dest_dir, "create object directory", e))?;
                 for obj in fs::read_dir(&sub).map_err(|e| io_err(&sub, "read directory", e))? {
                     let obj = obj.map_err(|e| io_err(&sub, "read directory", e))?.path();
-                    let Some(file) = obj.file_name() else {
-                        continue;
-                    };
-                    let dest = dest_dir.join(file);
-                    if fs::symlink_metadata(&dest).is_ok() {
-                        continue;
+                    if let Some(file) = obj.file_name() {
+                        let dest = dest_dir.join(file);
+                        staged.push((obj, dest_dir.clone(), dest));
                     }
-                    fs::rename(&obj, &dest)
-                        .map_err(|e| io_err(&dest, "rename object into place", e))?;
                 }
-                touched.push(dest_dir);
+            }
+            // Durable before anything names them: a few objects are fsynced one by one (a syncfs would also
+            // flush everything else dirty on the file system); many at once take one syncfs.
+            if staged.len() <= FSYNC_EACH_UP_TO {
+                use rayon::prelude::*;
+                staged.par_iter().try_for_each(|(obj, _, _)| {
+                    File::open(obj)
+                        .and_then(|f| f.sync_all())
+                        .map_err(|e| io_err(obj, "fsync object", e))
+                })?;
+            } else {
+                let f = File::open(staging)
+                    .map_err(|e| io_err(staging, "open staging directory", e))?;
+                rustix::fs::syncfs(&f).map_err(|e| {
+                    io_err(
+                        staging,
+                        "syncfs",
+                        io::Error::from_raw_os_error(e.raw_os_error()),
+                    )
+                })?;
+            }
+            for (obj, dest_dir, dest) in staged {
+                if !touched.contains(&dest_dir) {
+                    fs::create_dir_all(&dest_dir)
+                        .map_err(|e| io_err(&dest_dir, "create object directory", e))?;
+                    touched.push(dest_dir);
+                }
+                if fs::symlink_metadata(&dest).is_ok() {
+                    continue;
+                }
+                fs::rename(&obj, &dest)
+                    .map_err(|e| io_err(&dest, "rename object into place", e))?;
             }
         } else if let Ok(rd) = fs::read_dir(&objects) {
             touched.extend(rd.flatten().map(|e| e.path()));
