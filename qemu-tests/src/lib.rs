@@ -202,32 +202,42 @@ impl Run {
     }
 }
 
-/// Boots `disk` under QEMU with U-Boot driven by `bootcmd` (stored, with `bootdelay=0`, in a pflash env
-/// image); kills QEMU after `timeout`. The console is kept in `workdir/<name>.log`.
-pub fn boot_uboot(
-    workdir: &Path,
-    name: &str,
-    disk: &Path,
-    bootcmd: &str,
-    timeout: Duration,
-) -> Run {
+/// U-Boot's environment on QEMU's pflash unit 1: `vars` (one `name=value` a line) made into an env image
+/// by mkenvimage, padded to the 64 MiB of a virt flash bank. This env replaces U-Boot's default one.
+pub fn uboot_env_flash(out: &Path, vars: &str) {
+    let txt = out.with_extension("txt");
+    std::fs::write(&txt, vars).unwrap();
+    sh(Command::new("mkenvimage")
+        .args(["-s", "0x40000", "-o"])
+        .arg(out)
+        .arg(&txt));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+}
+
+/// What one run of `qemu-system-arm -M virt` printed.
+pub struct QemuRun {
+    /// Serial console and QEMU's own messages (stdout then stderr as they came, CR removed).
+    pub console: String,
+    /// Wall time from start to exit (or to the kill).
+    pub elapsed: Duration,
+    /// Killed at the timeout.
+    pub timed_out: bool,
+    /// Exited by itself with status 0.
+    pub success: bool,
+}
+
+/// Runs Debian's U-Boot under `qemu-system-arm -M virt` (512 MiB, no network, no reboot) with `flash` as
+/// pflash unit 1 (its env, see [`uboot_env_flash`]) and `disk` as virtio disk 0; kills QEMU after `timeout`.
+pub fn run_qemu(flash: &Path, disk: &Path, timeout: Duration) -> QemuRun {
     assert!(
         Path::new(UBOOT_BIN).exists(),
         "{UBOOT_BIN} is missing: run scripts/setup.sh (u-boot-qemu)"
     );
-    let vars = workdir.join(format!("{name}.env.txt"));
-    std::fs::write(&vars, format!("bootdelay=0\nbootcmd={bootcmd}\n")).unwrap();
-    let env_img = workdir.join(format!("{name}.env.img"));
-    sh(Command::new("mkenvimage")
-        .args(["-s", "0x40000", "-o"])
-        .arg(&env_img)
-        .arg(&vars));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&env_img)
-        .unwrap()
-        .set_len(64 << 20)
-        .unwrap();
     let started = Instant::now();
     let mut child = Command::new("qemu-system-arm")
         .args([
@@ -245,7 +255,7 @@ pub fn boot_uboot(
         .arg("-drive")
         .arg(format!(
             "if=pflash,unit=1,format=raw,file={}",
-            env_img.display()
+            flash.display()
         ))
         .arg("-drive")
         .arg(format!("if=none,format=raw,id=d0,file={}", disk.display()))
@@ -255,37 +265,75 @@ pub fn boot_uboot(
         .stderr(Stdio::piped())
         .spawn()
         .expect("qemu-system-arm: run scripts/setup.sh");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
-    let mut timed_out = false;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let streams: [Box<dyn Read + Send>; 2] = [
+        Box::new(child.stdout.take().unwrap()),
+        Box::new(child.stderr.take().unwrap()),
+    ];
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let buf = std::sync::Arc::clone(&buf);
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(&chunk[..n]);
+                }
+            })
+        })
+        .collect();
+    let (timed_out, success) = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break (false, status.success());
         }
         if started.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            timed_out = true;
-            break;
+            break (true, false);
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
+    };
     let elapsed = started.elapsed();
-    let console = String::from_utf8_lossy(&reader.join().unwrap()).replace('\r', "");
+    for r in readers {
+        let _ = r.join();
+    }
+    let bytes = buf.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    QemuRun {
+        console: String::from_utf8_lossy(&bytes).replace('\r', ""),
+        elapsed,
+        timed_out,
+        success,
+    }
+}
+
+/// Boots `disk` under QEMU with U-Boot driven by `bootcmd` (stored, with `bootdelay=0`, in a pflash env
+/// image); kills QEMU after `timeout`. The console is kept in `workdir/<name>.log`.
+pub fn boot_uboot(
+    workdir: &Path,
+    name: &str,
+    disk: &Path,
+    bootcmd: &str,
+    timeout: Duration,
+) -> Run {
+    let env_img = workdir.join(format!("{name}.env.img"));
+    uboot_env_flash(&env_img, &format!("bootdelay=0\nbootcmd={bootcmd}\n"));
+    let r = run_qemu(&env_img, disk, timeout);
     let log = workdir.join(format!("{name}.log"));
-    std::fs::write(&log, &console).unwrap();
+    std::fs::write(&log, &r.console).unwrap();
     assert!(
-        !timed_out,
-        "QEMU run {name} timed out after {timeout:?} (log {}):\n{console}",
-        log.display()
+        !r.timed_out,
+        "QEMU run {name} timed out after {timeout:?} (log {}):\n{}",
+        log.display(),
+        r.console
     );
     Run {
-        console,
-        elapsed,
+        console: r.console,
+        elapsed: r.elapsed,
         log,
     }
 }

@@ -6,8 +6,8 @@
 //! A missing qemu-system-arm, u-boot-qemu, mkenvimage or mtools fails the test (scripts/setup.sh installs them).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use uenv::boot_config::{render_padded, BootConfig, BootFile, Entry, LOADER_FILE_SIZE};
 use uenv::env_block::{self, Header, Layout};
 
@@ -39,7 +39,6 @@ const LOAD: &str = "0x40200000";
 /// example `${filesize}`) before running any of it.
 fn run_uboot(dir: &Path, fat: &Path, steps: &[&str]) -> String {
     require(UBOOT);
-    let vars = dir.join("pflash-env.txt");
     let mut text = String::from("bootdelay=0\n");
     let mut names = Vec::new();
     for (i, step) in steps.iter().chain(["poweroff"].iter()).enumerate() {
@@ -47,59 +46,10 @@ fn run_uboot(dir: &Path, fat: &Path, steps: &[&str]) -> String {
         names.push(format!("s{i}"));
     }
     text.push_str(&format!("bootcmd=run {}\n", names.join(" ")));
-    std::fs::write(&vars, text).unwrap();
     let env_img = dir.join("pflash-env.img");
-    sh(Command::new(require("/usr/bin/mkenvimage"))
-        .args(["-s", "0x40000", "-o"])
-        .arg(&env_img)
-        .arg(&vars));
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&env_img)
-        .unwrap();
-    f.set_len(64 << 20).unwrap(); // QEMU's virt flash bank size
-    drop(f);
-    let child = Command::new(require("/usr/bin/qemu-system-arm"))
-        .args([
-            "-M",
-            "virt",
-            "-m",
-            "512",
-            "-nographic",
-            "-no-reboot",
-            "-net",
-            "none",
-            "-bios",
-            UBOOT,
-        ])
-        .arg("-drive")
-        .arg(format!(
-            "if=pflash,unit=1,format=raw,file={}",
-            env_img.display()
-        ))
-        .arg("-drive")
-        .arg(format!("if=none,format=raw,id=d0,file={}", fat.display()))
-        .args(["-device", "virtio-blk-device,drive=d0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("qemu-system-arm");
-    let started = Instant::now();
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        while started.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(200));
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                return false;
-            }
-        }
-        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        true
-    });
-    let out = child.wait_with_output().unwrap();
-    let timed_out = watchdog.join().unwrap();
-    let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    qemu_tests::uboot_env_flash(&env_img, &text);
+    let run = qemu_tests::run_qemu(&env_img, fat, Duration::from_secs(60));
+    let (console, timed_out) = (run.console, run.timed_out);
     assert!(!timed_out, "QEMU timed out after 60 s; console:\n{console}");
     assert!(
         console.contains("poweroff"),

@@ -1,16 +1,16 @@
 //! A small, self-contained runner for the guest-side tests (tests/guest_*.rs): builds the sample OS with
 //! scripts/build-guest-os.sh, lays out a hand-made sysroot, makes an MBR disk (FAT boot + ext4 root),
 //! boots it under Debian's U-Boot driven by a pflash env image, and reads the console with a timeout.
-//! It deliberately does not use the harness in qemu-tests/src (built in parallel elsewhere).
+//! QEMU itself is started by the harness in qemu-tests/src (`run_qemu`, `uboot_env_flash`).
 
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// The stateroot used by the tests.
 pub const OS: &str = "debian";
@@ -192,10 +192,10 @@ pub fn make_disk(dir: &Path, tree: &Path, sysroot: &Path) -> Disk {
 /// as QEMU.md measured them): bootdelay=0 and a bootcmd that fatloads vmlinuz and
 /// initramfs.img from the boot partition and bootz's them with `bootargs`; powers off if that fails.
 pub fn make_uboot_flash(dir: &Path, bootargs: &str) -> PathBuf {
-    let txt = dir.join("uboot-flash-env.txt");
-    fs::write(
-        &txt,
-        format!(
+    let img = dir.join("uboot-flash.img");
+    qemu_tests::uboot_env_flash(
+        &img,
+        &format!(
             "bootdelay=0\n\
              kernel_addr_r=0x40400000\n\
              ramdisk_addr_r=0x44000000\n\
@@ -205,20 +205,7 @@ pub fn make_uboot_flash(dir: &Path, bootargs: &str) -> PathBuf {
              bootz ${{kernel_addr_r}} ${{ramdisk_addr_r}}:${{filesize}} ${{fdtcontroladdr}}; \
              echo guest-test: boot failed; poweroff\n"
         ),
-    )
-    .expect("write flash env text");
-    let img = dir.join("uboot-flash.img");
-    run(Command::new("mkenvimage")
-        .args(["-s", "0x40000", "-o"])
-        .arg(&img)
-        .arg(&txt));
-    // QEMU's virt pflash devices are 64 MiB each.
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&img)
-        .expect("open flash")
-        .set_len(64 << 20)
-        .expect("pad flash");
+    );
     img
 }
 
@@ -266,71 +253,9 @@ impl Boot {
 /// Boots the disk under Debian's U-Boot; bounded by QEMU_TIMEOUT (QEMU is killed then).
 pub fn boot(dir: &Path, disk: &Disk, flash: &Path) -> Boot {
     let log = dir.join("console.log");
-    let mut child = Command::new("qemu-system-arm")
-        .args([
-            "-M",
-            "virt",
-            "-m",
-            "512",
-            "-nographic",
-            "-no-reboot",
-            "-net",
-            "none",
-        ])
-        .args(["-bios", "/usr/lib/u-boot/qemu_arm/u-boot.bin"])
-        .arg("-drive")
-        .arg(format!(
-            "if=pflash,unit=1,format=raw,file={}",
-            flash.display()
-        ))
-        .arg("-drive")
-        .arg(format!(
-            "if=none,file={},format=raw,id=d0",
-            disk.path.display()
-        ))
-        .args(["-device", "virtio-blk-device,drive=d0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start qemu-system-arm (run scripts/setup.sh)");
-    let start = Instant::now();
-    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let mut readers = Vec::new();
-    for mut stream in [
-        Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
-        Box::new(child.stderr.take().expect("stderr")) as Box<dyn Read + Send>,
-    ] {
-        let buf = Arc::clone(&buf);
-        readers.push(std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = stream.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend_from_slice(&chunk[..n]);
-            }
-        }));
-    }
-    let (exited, success) = loop {
-        if let Some(status) = child.try_wait().expect("wait qemu") {
-            break (true, status.success());
-        }
-        if start.elapsed() > QEMU_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break (false, false);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let wall = start.elapsed();
-    for r in readers {
-        let _ = r.join();
-    }
-    let bytes = buf.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let mut console = String::from_utf8_lossy(&bytes).into_owned();
+    let r = qemu_tests::run_qemu(flash, &disk.path, QEMU_TIMEOUT);
+    let (exited, success, wall) = (!r.timed_out, r.success, r.elapsed);
+    let mut console = r.console;
     if !exited {
         console.push_str(&format!(
             "\n[guest test: QEMU killed after {QEMU_TIMEOUT:?}]\n"
