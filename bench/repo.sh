@@ -5,6 +5,7 @@
 #   hardlink checkout (bare-user, -U -H), full pull and incremental pull over loopback HTTP.
 # Prints the median wall time of RUNS runs, the ratio atomboot/ostree, and the peak RSS (max over runs),
 # measured with /usr/bin/time.
+# HTTP is served by nginx on 127.0.0.1:$PORT.
 # Usage: sudo bench/repo.sh        (env: RUNS=3, BENCH_CACHE=/var/tmp/atomboot-bench, SUITE=bookworm,
 #                                    MIRROR=http://deb.debian.org/debian, TREE=<existing dir to use instead>)
 set -euo pipefail
@@ -26,7 +27,8 @@ need_pkg() {
 need_pkg debootstrap
 need_pkg time
 need_pkg ostree
-command -v python3 >/dev/null || need_pkg python3
+command -v nginx >/dev/null || need_pkg nginx-light
+command -v curl >/dev/null || need_pkg curl
 
 mkdir -p "$CACHE"
 if [ -n "${TREE:-}" ]; then
@@ -48,7 +50,7 @@ NFILES=$(find "$ROOTFS" -type f | wc -l)
 cargo build --release -q -p host-tools
 AB=$PWD/target/release/atomboot
 W=$(mktemp -d "$CACHE/run.XXXXXX")
-trap 'kill "${HTTP_PID:-0}" 2>/dev/null || true; rm -rf "$W"' EXIT
+trap 'kill "$(cat "$W/nginx/nginx.pid" 2>/dev/null || echo 0)" 2>/dev/null || true; rm -rf "$W"' EXIT
 
 # Second tree: hardlink farm of the first with ~1% of regular files rewritten.
 TREE2=$W/tree2
@@ -61,6 +63,7 @@ NCHANGED=$(find "$TREE2" -type f -size +0 | awk 'NR % 100 == 0' | wc -l)
 # run_timed OUTFILE CMD...  -> appends "seconds maxrss_kib" to OUTFILE
 run_timed() {
   local out=$1; shift
+  sync  # what the previous run left dirty is not written during this one
   /usr/bin/time -f "%e %M" -o "$W/t.tmp" "$@" >/dev/null 2>"$W/err.tmp" || { cat "$W/err.tmp" >&2; return 1; }
   cat "$W/t.tmp" >>"$out"
 }
@@ -120,9 +123,33 @@ scenario checkout-hardlink
 # HTTP: serve a copy of base-archive; pull-full; then add the 1% commit and pull incrementally.
 mkdir -p "$W/www"
 cp -a "$W/base-archive" "$W/www/served"
-(cd "$W/www" && exec python3 -m http.server "$PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
-HTTP_PID=$!
-sleep 1
+# A static web server, as repositories are served in production (the issue's reference numbers used
+# nginx). Not python's http.server: its listen backlog of 5 drops connection attempts when 8 fetchers
+# open at once, and each drop costs the client a 1 s SYN retransmission: that measures the server.
+mkdir -p "$W/nginx/tmp"
+cat >"$W/nginx/nginx.conf" <<EOF
+daemon on;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+worker_processes 2;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 512; }
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path $W/nginx/tmp;
+  proxy_temp_path $W/nginx/tmp;
+  fastcgi_temp_path $W/nginx/tmp;
+  uwsgi_temp_path $W/nginx/tmp;
+  scgi_temp_path $W/nginx/tmp;
+  server {
+    listen 127.0.0.1:$PORT;
+    root $W/www;
+  }
+}
+EOF
+nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" >"$W/nginx/start.log" 2>&1 || { cat "$W/nginx/start.log" >&2; exit 1; }
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/served/config" >/dev/null && break; sleep 0.1; done
 scenario pull-full
 for t in ostree atomboot; do
   rm -rf "$W/pulled-$t"

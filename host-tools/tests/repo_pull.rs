@@ -18,6 +18,8 @@ struct Server {
     url: String,
     mode: Arc<AtomicU8>,
     filez_served: Arc<AtomicUsize>,
+    /// TCP connections accepted so far (the server keeps connections alive, as HTTP/1.1 servers do).
+    connections: Arc<AtomicUsize>,
 }
 
 /// Serves `root` on 127.0.0.1:<random port>; behaviour switchable through `mode`.
@@ -26,55 +28,63 @@ fn serve(root: PathBuf) -> Server {
     let url = format!("http://{}", l.local_addr().unwrap());
     let mode = Arc::new(AtomicU8::new(GOOD));
     let filez_served = Arc::new(AtomicUsize::new(0));
-    let (m, fz) = (mode.clone(), filez_served.clone());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let (m, fz, conns) = (mode.clone(), filez_served.clone(), connections.clone());
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
+            conns.fetch_add(1, Ordering::SeqCst);
             let (root, m, fz) = (root.clone(), m.clone(), fz.clone());
             std::thread::spawn(move || {
                 let mut r = BufReader::new(s.try_clone().unwrap());
-                let mut line = String::new();
-                if r.read_line(&mut line).is_err() {
-                    return;
-                }
+                // One request after the other on the same connection, until the client closes it.
                 loop {
-                    let mut h = String::new();
-                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let mode = m.load(Ordering::SeqCst);
+                    let file = root.join(path.trim_start_matches('/'));
+                    let is_filez = path.ends_with(".filez");
+                    let (status, body, ctype) = if mode == HTML {
+                        (
+                            "200 OK",
+                            b"<html><body>Welcome to our portal</body></html>".to_vec(),
+                            "text/html",
+                        )
+                    } else if mode == MISSING_FILEZ && is_filez {
+                        ("404 Not Found", b"not found".to_vec(), "text/plain")
+                    } else {
+                        match fs::read(&file) {
+                            Ok(mut b) => {
+                                if is_filez {
+                                    fz.fetch_add(1, Ordering::SeqCst);
+                                    if mode == TRUNCATE_FILEZ {
+                                        b.truncate(b.len() * 2 / 3);
+                                    }
+                                }
+                                ("200 OK", b, "application/octet-stream")
+                            }
+                            Err(_) => ("404 Not Found", b"not found".to_vec(), "text/plain"),
+                        }
+                    };
+                    let sent = write!(
+                        s,
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: {ctype}\r\n\r\n",
+                        body.len()
+                    )
+                    .and_then(|_| s.write_all(&body));
+                    if sent.is_err() {
+                        return;
                     }
                 }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let mode = m.load(Ordering::SeqCst);
-                let file = root.join(path.trim_start_matches('/'));
-                let is_filez = path.ends_with(".filez");
-                let (status, body, ctype) = if mode == HTML {
-                    (
-                        "200 OK",
-                        b"<html><body>Welcome to our portal</body></html>".to_vec(),
-                        "text/html",
-                    )
-                } else if mode == MISSING_FILEZ && is_filez {
-                    ("404 Not Found", b"not found".to_vec(), "text/plain")
-                } else {
-                    match fs::read(&file) {
-                        Ok(mut b) => {
-                            if is_filez {
-                                fz.fetch_add(1, Ordering::SeqCst);
-                                if mode == TRUNCATE_FILEZ {
-                                    b.truncate(b.len() * 2 / 3);
-                                }
-                            }
-                            ("200 OK", b, "application/octet-stream")
-                        }
-                        Err(_) => ("404 Not Found", b"not found".to_vec(), "text/plain"),
-                    }
-                };
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: {ctype}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(&body);
             });
         }
     });
@@ -82,6 +92,7 @@ fn serve(root: PathBuf) -> Server {
         url,
         mode,
         filez_served,
+        connections,
     }
 }
 
@@ -182,7 +193,11 @@ fn pull_ostree_repo_over_http_into_archive_and_bare_user() {
             "origin:os/main"
         );
         let before = server.filez_served.load(Ordering::SeqCst);
+        let conns_before = server.connections.load(Ordering::SeqCst);
         let out = ok("atomboot", &d, &["pull", "origin:os/main"]);
+        // Each of the 8 parallel fetchers keeps its connection: bodies are read to their end.
+        let conns = server.connections.load(Ordering::SeqCst) - conns_before;
+        assert!(conns <= 10, "{mode}: {conns} connections for one pull");
         assert!(
             out.contains("40 content objects") || out.contains("41 content objects"),
             "{out}"
@@ -272,69 +287,73 @@ fn bad_servers_are_rejected_and_pull_resumes() {
     ok("atomboot", &src, &["init", "--mode=archive"]);
     let c1 = commit("atomboot", &src, &tree, "x");
     let server = serve(srv_root);
-    let d = t.path().join("d");
-    ok("atomboot", &d, &["init", "--mode=bare-user"]);
-    ok(
-        "atomboot",
-        &d,
-        &[
-            "remote",
-            "add",
-            "--no-gpg-verify",
-            "origin",
-            &format!("{}/repo", server.url),
-        ],
-    );
+    // Both ways a fetched object is stored: inflated (bare-user) and as fetched (archive).
+    for dest_mode in ["bare-user", "archive"] {
+        server.mode.store(GOOD, Ordering::SeqCst);
+        let d = t.path().join(format!("d-{dest_mode}"));
+        ok("atomboot", &d, &["init", &format!("--mode={dest_mode}")]);
+        ok(
+            "atomboot",
+            &d,
+            &[
+                "remote",
+                "add",
+                "--no-gpg-verify",
+                "origin",
+                &format!("{}/repo", server.url),
+            ],
+        );
 
-    let objects = |d: &Path| -> usize {
-        fs::read_dir(d.join("objects"))
-            .unwrap()
-            .map(|e| fs::read_dir(e.unwrap().path()).unwrap().count())
-            .sum()
-    };
-    for (mode, needle) in [
-        (HTML, "only archive repositories"),
-        (TRUNCATE_FILEZ, ".filez"),
-        (MISSING_FILEZ, "not found on the remote"),
-    ] {
-        server.mode.store(mode, Ordering::SeqCst);
-        let (s, out, err) = cmd("atomboot", &d, &["pull", "origin:os/main"]);
-        assert!(!s, "mode {mode}: pull should fail: {out}");
-        assert!(err.contains(needle), "mode {mode}: {err}");
-        assert!(
-            !d.join("refs/remotes/origin/os/main").exists(),
-            "no ref after a failed pull"
-        );
-        assert_eq!(
-            fs::read_dir(d.join("tmp")).unwrap().count(),
-            0,
-            "no temp files left"
-        );
-        // Every stored object is whole: our fsck of all objects via a temporary ref would fail otherwise;
-        // check content objects directly.
-        for e in fs::read_dir(d.join("objects")).unwrap() {
-            for f in fs::read_dir(e.unwrap().path()).unwrap() {
-                let f = f.unwrap().path();
-                let name = f.file_name().unwrap().to_string_lossy().into_owned();
-                assert!(!name.starts_with("tmp"), "{name}");
+        let objects = |d: &Path| -> usize {
+            fs::read_dir(d.join("objects"))
+                .unwrap()
+                .map(|e| fs::read_dir(e.unwrap().path()).unwrap().count())
+                .sum()
+        };
+        for (mode, needle) in [
+            (HTML, "only archive repositories"),
+            (TRUNCATE_FILEZ, ".filez"),
+            (MISSING_FILEZ, "not found on the remote"),
+        ] {
+            server.mode.store(mode, Ordering::SeqCst);
+            let (s, out, err) = cmd("atomboot", &d, &["pull", "origin:os/main"]);
+            assert!(!s, "mode {mode}: pull should fail: {out}");
+            assert!(err.contains(needle), "mode {mode}: {err}");
+            assert!(
+                !d.join("refs/remotes/origin/os/main").exists(),
+                "no ref after a failed pull"
+            );
+            assert_eq!(
+                fs::read_dir(d.join("tmp")).unwrap().count(),
+                0,
+                "no temp files left"
+            );
+            // Every stored object is whole: our fsck of all objects via a temporary ref would fail otherwise;
+            // check content objects directly.
+            for e in fs::read_dir(d.join("objects")).unwrap() {
+                for f in fs::read_dir(e.unwrap().path()).unwrap() {
+                    let f = f.unwrap().path();
+                    let name = f.file_name().unwrap().to_string_lossy().into_owned();
+                    assert!(!name.starts_with("tmp"), "{name}");
+                }
             }
         }
+        // Metadata arrived in the 404 run; the resume fetches only the content.
+        let have = objects(&d);
+        assert!(have > 0, "metadata objects were kept for resume");
+        server.mode.store(GOOD, Ordering::SeqCst);
+        let out = ok("atomboot", &d, &["pull", "origin:os/main"]);
+        assert!(
+            out.starts_with("0 metadata"),
+            "resume refetched metadata: {out}"
+        );
+        assert_eq!(
+            ok("atomboot", &d, &["rev-parse", "origin:os/main"]).trim(),
+            c1
+        );
+        assert!(ok("atomboot", &d, &["fsck"]).contains("no errors found"));
+        assert!(ok("ostree", &d, &["fsck"]).contains("no errors found"));
     }
-    // Metadata arrived in the 404 run; the resume fetches only the content.
-    let have = objects(&d);
-    assert!(have > 0, "metadata objects were kept for resume");
-    server.mode.store(GOOD, Ordering::SeqCst);
-    let out = ok("atomboot", &d, &["pull", "origin:os/main"]);
-    assert!(
-        out.starts_with("0 metadata"),
-        "resume refetched metadata: {out}"
-    );
-    assert_eq!(
-        ok("atomboot", &d, &["rev-parse", "origin:os/main"]).trim(),
-        c1
-    );
-    assert!(ok("atomboot", &d, &["fsck"]).contains("no errors found"));
-    assert!(ok("ostree", &d, &["fsck"]).contains("no errors found"));
 }
 
 #[test]
@@ -388,4 +407,125 @@ fn pull_file_url_and_pull_local() {
     // Refs --delete.
     ok("atomboot", &l, &["refs", "--delete", "os/main"]);
     assert_eq!(ok("atomboot", &l, &["refs"]).trim(), "");
+}
+
+/// Every `.filez` under `repo/objects`, by relative path, with its bytes.
+fn filez_objects(repo: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for d in fs::read_dir(repo.join("objects")).unwrap() {
+        for f in fs::read_dir(d.unwrap().path()).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "filez") {
+                let rel = f.strip_prefix(repo).unwrap().to_path_buf();
+                out.insert(rel, fs::read(&f).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Rewrites every `.filez` of an archive repo with its content deflated at `level` (same object, other
+/// bytes: OSTree verifies the inflated content, not the compressed bytes).
+fn recompress_filez(repo: &Path, level: u32) {
+    use flate2::{read::DeflateDecoder, write::DeflateEncoder, Compression};
+    use std::io::Read;
+    for (rel, bytes) in filez_objects(repo) {
+        let hlen = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+        let (head, stream) = bytes.split_at(8 + hlen);
+        if stream.is_empty() {
+            continue; // symlink: no deflate stream
+        }
+        let mut content = Vec::new();
+        DeflateDecoder::new(stream)
+            .read_to_end(&mut content)
+            .unwrap();
+        let mut enc = DeflateEncoder::new(head.to_vec(), Compression::new(level));
+        enc.write_all(&content).unwrap();
+        fs::write(repo.join(rel), enc.finish().unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn archive_pull_stores_objects_as_fetched_over_few_connections() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_tree(&tree, 60);
+    let srv_root = t.path().join("srv");
+    let src = srv_root.join("repo");
+    ok("atomboot", &src, &["init", "--mode=archive"]);
+    let c1 = commit("atomboot", &src, &tree, "one");
+    // Level 1 instead of the level 6 both tools write: a pull that deflates again cannot match these.
+    recompress_filez(&src, 1);
+    let served = filez_objects(&src);
+    assert!(served.len() >= 60);
+    let server = serve(srv_root);
+    for (name, url) in [
+        ("http", format!("{}/repo", server.url)),
+        ("file", format!("file://{}", src.display())),
+    ] {
+        let d = t.path().join(format!("dest-{name}"));
+        ok("atomboot", &d, &["init", "--mode=archive"]);
+        ok(
+            "atomboot",
+            &d,
+            &["remote", "add", "--no-gpg-verify", "origin", &url],
+        );
+        let before = server.connections.load(Ordering::SeqCst);
+        ok("atomboot", &d, &["pull", "origin:os/main"]);
+        if name == "http" {
+            // About 70 requests through 8 parallel fetchers, each keeping its connection.
+            let conns = server.connections.load(Ordering::SeqCst) - before;
+            assert!(conns <= 10, "{conns} connections for one pull");
+        }
+        assert_eq!(
+            ok("atomboot", &d, &["rev-parse", "origin:os/main"]).trim(),
+            c1
+        );
+        assert!(
+            filez_objects(&d) == served,
+            "{name}: pulled .filez objects differ from the served bytes"
+        );
+        assert!(ok("ostree", &d, &["fsck"]).contains("no errors found"));
+        checkout_and_compare(
+            "atomboot",
+            &d,
+            "origin:os/main",
+            &t.path().join(format!("co-{name}")),
+            &tree,
+        );
+    }
+}
+
+#[test]
+fn archive_pull_refuses_bytes_after_the_deflate_stream() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_tree(&tree, 5);
+    let src = t.path().join("src");
+    ok("atomboot", &src, &["init", "--mode=archive"]);
+    commit("atomboot", &src, &tree, "one");
+    // The biggest object gets a tail: its content still verifies, but storing the bytes as fetched
+    // would store bytes nobody verified.
+    let (rel, mut bytes) = filez_objects(&src)
+        .into_iter()
+        .max_by_key(|(_, b)| b.len())
+        .unwrap();
+    bytes.extend_from_slice(b"appended");
+    fs::write(src.join(&rel), &bytes).unwrap();
+    let d = t.path().join("d");
+    ok("atomboot", &d, &["init", "--mode=archive"]);
+    let url = format!("file://{}", src.display());
+    ok(
+        "atomboot",
+        &d,
+        &["remote", "add", "--no-gpg-verify", "origin", &url],
+    );
+    let (s, out, err) = cmd("atomboot", &d, &["pull", "origin:os/main"]);
+    assert!(!s, "pull should fail: {out}");
+    assert!(
+        err.contains("after the end of the deflate stream") && err.contains(rel.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(!d.join(&rel).exists(), "the refused object was stored");
+    assert!(!d.join("refs/remotes/origin/os/main").exists());
 }

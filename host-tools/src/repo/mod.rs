@@ -18,6 +18,7 @@ pub mod checkout;
 pub mod commit;
 pub mod fsck;
 pub mod gvariant;
+pub mod inflate;
 pub mod objects;
 pub mod prune;
 pub mod pull;
@@ -25,6 +26,8 @@ pub mod remote;
 pub mod store;
 pub mod summary;
 pub mod time;
+pub mod tmpobject;
+pub mod verbatim;
 
 pub use checkout::CheckoutOptions;
 pub use commit::CommitOptions;

@@ -3,10 +3,10 @@
 //! against its checksum before it is stored (a bad object is never written); an interrupted pull
 //! resumes (present objects are skipped, `state/<commit>.commitpartial` marks incomplete commits).
 
+use super::inflate::ExactInflate;
 use super::objects::{Checksum, Commit, DirTree, FileHeader, ObjectType};
 use super::store::{write_atomic, Mode, Store};
 use super::RepoError;
-use flate2::read::DeflateDecoder;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufReader, IsTerminal, Read};
@@ -61,8 +61,16 @@ impl Source {
             return Ok(Source::Dir(PathBuf::from(p)));
         }
         if url.starts_with("http://") || url.starts_with("https://") {
+            // A stalled server is detected per read and per write, not by a budget for the whole call
+            // (a large object on a slow link may take long); no global budget also means name resolution
+            // runs in the calling thread instead of a new thread per request. Idle connections are kept
+            // for every parallel worker, so HTTP/1.1 servers see one connection per worker.
             let cfg = ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(300)))
+                .timeout_connect(Some(Duration::from_secs(30)))
+                .timeout_per_read(Some(Duration::from_secs(60)))
+                .timeout_per_write(Some(Duration::from_secs(60)))
+                .max_idle_connections(2 * PARALLEL)
+                .max_idle_connections_per_host(PARALLEL)
                 .http_status_as_error(false)
                 .build();
             return Ok(Source::Http {
@@ -265,6 +273,14 @@ impl Puller<'_> {
         let h = c.to_hex();
         let rel = format!("objects/{}/{}.filez", &h[..2], &h[2..]);
         let bad = |m: String| RepoError::Fetch(format!("{}: {m}", self.src.describe(&rel)));
+        // Errors of the stored object are named by where it came from (a full disk stays what it is).
+        let named = |e: RepoError| match e {
+            RepoError::Corrupt(m) => bad(m),
+            RepoError::Io { source, .. } if source.kind() != io::ErrorKind::StorageFull => {
+                bad(source.to_string())
+            }
+            o => o,
+        };
         let (header, size, mut reader): (FileHeader, u64, Box<dyn Read + Send>) = match self.src {
             Source::Local(s) => s.open_content(c)?,
             _ => {
@@ -283,18 +299,22 @@ impl Puller<'_> {
                     .map_err(|e| bad(format!("truncated header: {e}")))?;
                 let (header, size) =
                     FileHeader::parse_archive(&hb).map_err(|e| bad(e.to_string()))?;
-                (header, size, Box::new(DeflateDecoder::new(r).take(size)))
+                if self.dest.mode == Mode::Archive {
+                    // Archive to archive: stored as fetched once verified (no second deflate).
+                    self.dest
+                        .write_archive_verbatim(&header, &hb, size, &mut r, c)
+                        .map_err(named)?;
+                    self.stats.content_fetched.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                (header, size, Box::new(ExactInflate::new(r, size)))
             }
         };
         self.dest
             .write_content(&header, &mut reader, size, Some(c))
-            .map_err(|e| match e {
-                RepoError::Corrupt(m) => bad(m),
-                RepoError::Io { source, .. } if source.kind() != io::ErrorKind::StorageFull => {
-                    bad(source.to_string())
-                }
-                o => o,
-            })?;
+            .map_err(named)?;
+        // A symlink's body is not read by the store: read it to its end (checked empty) all the same.
+        io::copy(&mut reader, &mut io::sink()).map_err(|e| bad(e.to_string()))?;
         self.stats.content_fetched.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

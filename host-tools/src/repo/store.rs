@@ -3,6 +3,7 @@
 use super::objects::{
     finish, size_prefix, Checksum, FileHeader, ObjectType, S_IFLNK, S_IFMT, S_IFREG,
 };
+use super::tmpobject::TmpObject;
 use super::RepoError;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -10,7 +11,7 @@ use flate2::Compression;
 use sha2::Digest;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Repository modes (the `mode=` key of `[core]` in `config`).
@@ -76,12 +77,24 @@ impl Drop for StagingGuard<'_> {
 /// Up to this many staged objects, [`Store::finish`] fsyncs each instead of calling syncfs.
 const FSYNC_EACH_UP_TO: usize = 512;
 
-fn io_err(path: &Path, what: &str, e: io::Error) -> RepoError {
+pub(super) fn io_err(path: &Path, what: &str, e: io::Error) -> RepoError {
     RepoError::Io {
         path: path.to_path_buf(),
         what: what.to_string(),
         source: e,
     }
+}
+
+/// syncfs of the file system holding `path`: everything dirty on it reaches the disk.
+fn syncfs(path: &Path) -> Result<(), RepoError> {
+    let f = File::open(path).map_err(|e| io_err(path, "open for syncfs", e))?;
+    rustix::fs::syncfs(&f).map_err(|e| {
+        io_err(
+            path,
+            "syncfs",
+            io::Error::from_raw_os_error(e.raw_os_error()),
+        )
+    })
 }
 
 /// fsync a directory so a rename in it is durable.
@@ -250,67 +263,74 @@ impl Store {
     /// fsynced (the staging directory stays, empty, for more writes). Outside a transaction: fsyncs the
     /// object directories.
     pub fn finish(&self) -> Result<(), RepoError> {
+        use rayon::prelude::*;
         let objects = self.path.join("objects");
-        let mut touched = Vec::new();
-        if let Some(staging) = &self.staging {
-            // What is staged: (staged file, its object directory, its place there).
-            let mut staged = Vec::new();
-            for sub in fs::read_dir(staging).map_err(|e| io_err(staging, "read directory", e))? {
-                let sub = sub
-                    .map_err(|e| io_err(staging, "read directory", e))?
-                    .path();
-                let Some(name) = sub.file_name() else {
-                    continue;
-                };
-                let dest_dir = objects.join(name);
-                for obj in fs::read_dir(&sub).map_err(|e| io_err(&sub, "read directory", e))? {
-                    let obj = obj.map_err(|e| io_err(&sub, "read directory", e))?.path();
-                    if let Some(file) = obj.file_name() {
-                        let dest = dest_dir.join(file);
-                        staged.push((obj, dest_dir.clone(), dest));
-                    }
+        let Some(staging) = &self.staging else {
+            // Outside a transaction every object was fsynced when written: make the names durable.
+            if let Ok(rd) = fs::read_dir(&objects) {
+                let dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+                dirs.par_iter().try_for_each(|d| fsync_dir(d))?;
+            }
+            return fsync_dir(&objects);
+        };
+        // What is staged, by object directory: (its object directory, [(staged file, its place there)]).
+        let mut groups: Vec<(PathBuf, Vec<(PathBuf, PathBuf)>)> = Vec::new();
+        for sub in fs::read_dir(staging).map_err(|e| io_err(staging, "read directory", e))? {
+            let sub = sub
+                .map_err(|e| io_err(staging, "read directory", e))?
+                .path();
+            let Some(name) = sub.file_name() else {
+                continue;
+            };
+            let dest_dir = objects.join(name);
+            let mut moves = Vec::new();
+            for obj in fs::read_dir(&sub).map_err(|e| io_err(&sub, "read directory", e))? {
+                let obj = obj.map_err(|e| io_err(&sub, "read directory", e))?.path();
+                if let Some(file) = obj.file_name() {
+                    moves.push((obj.clone(), dest_dir.join(file)));
                 }
             }
-            // Durable before anything names them: a few objects are fsynced one by one (a syncfs would also
-            // flush everything else dirty on the file system); many at once take one syncfs.
-            if staged.len() <= FSYNC_EACH_UP_TO {
-                use rayon::prelude::*;
-                staged.par_iter().try_for_each(|(obj, _, _)| {
+            if !moves.is_empty() {
+                groups.push((dest_dir, moves));
+            }
+        }
+        let count: usize = groups.iter().map(|(_, m)| m.len()).sum();
+        // A few objects are fsynced one by one, and so are their directories afterwards (a syncfs would
+        // also flush everything else dirty on the file system); many take one syncfs before the renames
+        // (the bytes are durable before anything names them) and one after (the names are).
+        let few = count <= FSYNC_EACH_UP_TO;
+        if few {
+            groups
+                .par_iter()
+                .flat_map(|(_, m)| m)
+                .try_for_each(|(obj, _)| {
                     File::open(obj)
                         .and_then(|f| f.sync_all())
                         .map_err(|e| io_err(obj, "fsync object", e))
                 })?;
-            } else {
-                let f = File::open(staging)
-                    .map_err(|e| io_err(staging, "open staging directory", e))?;
-                rustix::fs::syncfs(&f).map_err(|e| {
-                    io_err(
-                        staging,
-                        "syncfs",
-                        io::Error::from_raw_os_error(e.raw_os_error()),
-                    )
-                })?;
-            }
-            for (obj, dest_dir, dest) in staged {
-                if !touched.contains(&dest_dir) {
-                    fs::create_dir_all(&dest_dir)
-                        .map_err(|e| io_err(&dest_dir, "create object directory", e))?;
-                    touched.push(dest_dir);
-                }
-                if fs::symlink_metadata(&dest).is_ok() {
+        } else {
+            syncfs(staging)?;
+        }
+        // Each object directory is its own group: the renames run in parallel without sharing a lock.
+        groups.par_iter().try_for_each(|(dest_dir, moves)| {
+            fs::create_dir_all(dest_dir)
+                .map_err(|e| io_err(dest_dir, "create object directory", e))?;
+            for (obj, dest) in moves {
+                if fs::symlink_metadata(dest).is_ok() {
                     continue;
                 }
-                fs::rename(&obj, &dest)
-                    .map_err(|e| io_err(&dest, "rename object into place", e))?;
+                fs::rename(obj, dest).map_err(|e| io_err(dest, "rename object into place", e))?;
             }
-        } else if let Ok(rd) = fs::read_dir(&objects) {
-            touched.extend(rd.flatten().map(|e| e.path()));
+            if few {
+                fsync_dir(dest_dir)?;
+            }
+            Ok::<(), RepoError>(())
+        })?;
+        if few {
+            fsync_dir(&objects)
+        } else {
+            syncfs(&objects)
         }
-        {
-            use rayon::prelude::*;
-            touched.par_iter().try_for_each(|d| fsync_dir(d))?;
-        }
-        fsync_dir(&objects)
     }
 
     /// Drops a transaction's staging directory (what is still staged is lost).
@@ -325,18 +345,14 @@ impl Store {
         StagingGuard(self)
     }
 
-    fn tmp_file(&self) -> Result<tempfile::NamedTempFile, RepoError> {
-        let dir = self.path.join("tmp");
-        tempfile::Builder::new()
-            .prefix("tmpobject-")
-            .tempfile_in(&dir)
-            .map_err(|e| io_err(&dir, "create temp object", e))
+    pub(super) fn tmp_file(&self) -> Result<TmpObject, RepoError> {
+        TmpObject::create(&self.path.join("tmp"))
     }
 
     /// Moves a finished temp file to its object path (no-op when the object already exists).
-    fn commit_tmp(
+    pub(super) fn commit_tmp(
         &self,
-        tmp: tempfile::NamedTempFile,
+        tmp: TmpObject,
         csum: &Checksum,
         t: ObjectType,
     ) -> Result<(), RepoError> {
@@ -349,7 +365,7 @@ impl Store {
         let dir = dest.parent().unwrap_or(&self.path).to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| io_err(&dir, "create object directory", e))?;
         tmp.persist(&dest)
-            .map_err(|e| io_err(&dest, "rename object into place", e.error))?;
+            .map_err(|e| io_err(&dest, "put object in place", e))?;
         Ok(())
     }
 
@@ -360,10 +376,11 @@ impl Store {
             return Ok(csum);
         }
         let mut tmp = self.tmp_file()?;
-        tmp.write_all(data)
-            .and_then(|_| self.sync_unless_staged(tmp.as_file()))
-            .map_err(|e| io_err(tmp.path(), "write object", e))?;
-        set_mode(tmp.path(), 0o644)?;
+        tmp.file_mut()
+            .write_all(data)
+            .and_then(|_| self.sync_unless_staged(tmp.file()))
+            .map_err(|e| io_err(tmp.shown(), "write object", e))?;
+        tmp.set_mode(0o644)?;
         self.commit_tmp(tmp, &csum, t)?;
         Ok(csum)
     }
@@ -386,7 +403,7 @@ impl Store {
     }
 
     /// fsync of a finished object file, except in a transaction (whose `finish` syncs the file system).
-    fn sync_unless_staged(&self, f: &File) -> io::Result<()> {
+    pub(super) fn sync_unless_staged(&self, f: &File) -> io::Result<()> {
         if self.staging.is_some() {
             Ok(())
         } else {
@@ -417,16 +434,18 @@ impl Store {
     ) -> Result<Checksum, RepoError> {
         let mut sha = header.checksum_start();
         let mut tmp = self.tmp_file()?;
-        let tmp_path = tmp.path().to_path_buf();
+        let tmp_path = tmp.shown().to_path_buf();
         let werr = |e| io_err(&tmp_path, "write object", e);
         let mut buf = vec![0u8; 128 * 1024];
         let mut total = 0u64;
         match self.mode {
             Mode::Archive => {
                 let h = header.serialize_archive(size);
-                tmp.write_all(&size_prefix(h.len())).map_err(werr)?;
-                tmp.write_all(&h).map_err(werr)?;
-                let mut enc = DeflateEncoder::new(tmp.as_file_mut(), Compression::new(6));
+                tmp.file_mut()
+                    .write_all(&size_prefix(h.len()))
+                    .and_then(|_| tmp.file_mut().write_all(&h))
+                    .map_err(werr)?;
+                let mut enc = DeflateEncoder::new(tmp.file_mut(), Compression::new(6));
                 loop {
                     let n = content.read(&mut buf).map_err(werr)?;
                     if n == 0 {
@@ -442,8 +461,10 @@ impl Store {
                 if header.is_symlink() {
                     if self.mode == Mode::BareUser {
                         // OSTree stores the target NUL-terminated.
-                        tmp.write_all(header.symlink.as_bytes()).map_err(werr)?;
-                        tmp.write_all(&[0]).map_err(werr)?;
+                        tmp.file_mut()
+                            .write_all(header.symlink.as_bytes())
+                            .and_then(|_| tmp.file_mut().write_all(&[0]))
+                            .map_err(werr)?;
                     }
                 } else {
                     loop {
@@ -452,7 +473,7 @@ impl Store {
                             break;
                         }
                         sha.update(&buf[..n]);
-                        tmp.write_all(&buf[..n]).map_err(werr)?;
+                        tmp.file_mut().write_all(&buf[..n]).map_err(werr)?;
                         total += n as u64;
                     }
                 }
@@ -476,22 +497,21 @@ impl Store {
         }
         if self.mode != Mode::Archive {
             // As OSTree: content objects carry mtime 0 (hardlinked checkouts show it).
-            tmp.as_file()
+            tmp.file()
                 .set_modified(std::time::UNIX_EPOCH)
                 .map_err(werr)?;
         }
-        self.sync_unless_staged(tmp.as_file()).map_err(werr)?;
+        self.sync_unless_staged(tmp.file()).map_err(werr)?;
         match self.mode {
-            Mode::Archive => set_mode(&tmp_path, 0o644)?,
+            Mode::Archive => tmp.set_mode(0o644)?,
             Mode::BareUser => {
                 let perm = if header.is_symlink() {
                     0o644
                 } else {
                     (header.mode & 0o775) | 0o600
                 };
-                set_mode(&tmp_path, perm)?;
-                xattr::set(&tmp_path, OSTREEMETA_XATTR, &header.serialize_ostreemeta())
-                    .map_err(|e| io_err(&tmp_path, "set user.ostreemeta xattr", e))?;
+                tmp.set_mode(perm)?;
+                tmp.set_xattr(OSTREEMETA_XATTR.as_bytes(), &header.serialize_ostreemeta())?;
             }
             Mode::Bare => {
                 if header.is_symlink() {
@@ -500,7 +520,12 @@ impl Store {
                     let dir = dest.parent().unwrap_or(&self.path).to_path_buf();
                     fs::create_dir_all(&dir)
                         .map_err(|e| io_err(&dir, "create object directory", e))?;
-                    let tmpl = tmp_path.with_extension("lnk");
+                    let tmpl = self.path.join("tmp").join(format!(
+                        "symlink-{csum}-{}-{:?}",
+                        std::process::id(),
+                        std::thread::current().id()
+                    ));
+                    let _ = fs::remove_file(&tmpl);
                     std::os::unix::fs::symlink(&header.symlink, &tmpl)
                         .map_err(|e| io_err(&tmpl, "create symlink", e))?;
                     std::os::unix::fs::lchown(&tmpl, Some(header.uid), Some(header.gid))
@@ -512,11 +537,10 @@ impl Store {
                         .map_err(|e| io_err(&dest, "rename object into place", e))?;
                     return Ok(csum);
                 }
-                std::os::unix::fs::chown(&tmp_path, Some(header.uid), Some(header.gid))
-                    .map_err(|e| io_err(&tmp_path, "chown", e))?;
-                set_mode(&tmp_path, header.mode & 0o7777)?;
+                tmp.chown(header.uid, header.gid)?;
+                tmp.set_mode(header.mode & 0o7777)?;
                 for (n, v) in &header.xattrs {
-                    set_xattr_bytes(&tmp_path, n, v)?;
+                    tmp.set_xattr(n, v)?;
                 }
             }
         }
@@ -723,10 +747,6 @@ pub fn validate_ref(name: &str) -> Result<(), RepoError> {
     } else {
         Err(RepoError::Usage(format!("invalid ref name {name:?}")))
     }
-}
-
-fn set_mode(p: &Path, mode: u32) -> Result<(), RepoError> {
-    fs::set_permissions(p, fs::Permissions::from_mode(mode)).map_err(|e| io_err(p, "chmod", e))
 }
 
 fn set_xattr_bytes(p: &Path, name: &[u8], v: &[u8]) -> Result<(), RepoError> {

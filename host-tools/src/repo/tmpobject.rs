@@ -1,0 +1,134 @@
+//! A new object's bytes before they have a name. Where the file system allows it, an anonymous
+//! `O_TMPFILE` inode that `linkat` names once it is complete (as OSTree does): creating it takes no
+//! directory lock and naming it locks only the destination directory, so parallel writers spread over
+//! the 256 object directories instead of queueing on `tmp/`. Elsewhere, a named temp file in `tmp/`
+//! that is renamed into place. Everything after creation goes through the file descriptor.
+
+use super::store::io_err;
+use super::RepoError;
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+enum Name {
+    /// No directory entry yet: named by `linkat(/proc/self/fd/N)`.
+    Anonymous,
+    /// A temp file in `tmp/`, removed if dropped before `persist`.
+    Temp(tempfile::TempPath),
+}
+
+/// A file being written that becomes an object by [`TmpObject::persist`].
+pub struct TmpObject {
+    file: File,
+    name: Name,
+    /// What error messages name: the temp directory (and the temp file if it has a name).
+    shown: PathBuf,
+}
+
+impl TmpObject {
+    /// Creates an empty temp object in `dir` (which must be on the repository's file system).
+    pub fn create(dir: &Path) -> Result<TmpObject, RepoError> {
+        if Path::new("/proc/self/fd").is_dir() {
+            use rustix::fs::{Mode, OFlags, CWD};
+            match rustix::fs::openat(
+                CWD,
+                dir,
+                OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            ) {
+                Ok(fd) => {
+                    return Ok(TmpObject {
+                        file: File::from(fd),
+                        name: Name::Anonymous,
+                        shown: dir.join("(new object)"),
+                    })
+                }
+                // Not supported by this file system or kernel: a named temp file instead.
+                Err(
+                    rustix::io::Errno::OPNOTSUPP
+                    | rustix::io::Errno::ISDIR
+                    | rustix::io::Errno::INVAL
+                    | rustix::io::Errno::NOENT,
+                ) => {}
+                Err(e) => {
+                    return Err(io_err(
+                        dir,
+                        "create temp object",
+                        io::Error::from_raw_os_error(e.raw_os_error()),
+                    ))
+                }
+            }
+        }
+        let named = tempfile::Builder::new()
+            .prefix("tmpobject-")
+            .tempfile_in(dir)
+            .map_err(|e| io_err(dir, "create temp object", e))?;
+        let (file, path) = named.into_parts();
+        Ok(TmpObject {
+            file,
+            shown: path.to_path_buf(),
+            name: Name::Temp(path),
+        })
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn file_mut(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// The path error messages name.
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    pub fn set_mode(&self, mode: u32) -> Result<(), RepoError> {
+        self.file
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| io_err(&self.shown, "chmod", e))
+    }
+
+    pub fn chown(&self, uid: u32, gid: u32) -> Result<(), RepoError> {
+        std::os::unix::fs::fchown(&self.file, Some(uid), Some(gid))
+            .map_err(|e| io_err(&self.shown, "chown", e))
+    }
+
+    pub fn set_xattr(&self, name: &[u8], value: &[u8]) -> Result<(), RepoError> {
+        use std::os::unix::ffi::OsStrExt;
+        use xattr::FileExt;
+        self.file
+            .set_xattr(std::ffi::OsStr::from_bytes(name), value)
+            .map_err(|e| {
+                io_err(
+                    &self.shown,
+                    &format!("set xattr {}", String::from_utf8_lossy(name)),
+                    e,
+                )
+            })
+    }
+
+    /// Gives the object its name `dest`. An object already there (written meanwhile by another
+    /// writer: same name, same bytes) is left as it is.
+    pub fn persist(self, dest: &Path) -> io::Result<()> {
+        match self.name {
+            Name::Anonymous => {
+                let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+                match rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    fd.as_str(),
+                    rustix::fs::CWD,
+                    dest,
+                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                ) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+                    Err(e) => Err(io::Error::from_raw_os_error(e.raw_os_error())),
+                }
+            }
+            Name::Temp(path) => path.persist(dest).map_err(|e| e.error),
+        }
+    }
+}
