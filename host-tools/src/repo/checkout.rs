@@ -120,7 +120,7 @@ fn checkout_file(
 ) -> Result<(), RepoError> {
     remove_existing(p, o)?;
     let is_bare_user_link =
-        o.hardlink && store.mode == Mode::BareUser && store.open_content(c)?.0.is_symlink();
+        o.hardlink && store.mode == Mode::BareUser && store.bare_user_is_symlink(c)?;
     if o.hardlink && !is_bare_user_link {
         let src = store.object_path(c, ObjectType::File);
         return fs::hard_link(&src, p).map_err(|e| {

@@ -548,6 +548,26 @@ impl Store {
         Ok(csum)
     }
 
+    /// Whether a bare-user content object stores a symlink (its `user.ostreemeta` says so): one xattr
+    /// read, no open, for hardlink checkouts, which link every other object as it is.
+    pub fn bare_user_is_symlink(&self, csum: &Checksum) -> Result<bool, RepoError> {
+        let p = self.stored_path(csum, ObjectType::File);
+        let meta = xattr::get(&p, OSTREEMETA_XATTR)
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    RepoError::MissingObject(format!("file object {csum}"))
+                } else {
+                    io_err(&p, "read user.ostreemeta xattr", e)
+                }
+            })?
+            .ok_or_else(|| {
+                RepoError::Corrupt(format!("{}: no {OSTREEMETA_XATTR} xattr", p.display()))
+            })?;
+        let m = super::objects::DirMeta::parse(&meta)
+            .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
+        Ok(m.mode & S_IFMT == S_IFLNK)
+    }
+
     /// Opens a content object: its header, uncompressed size and a content reader (empty for symlinks).
     pub fn open_content(
         &self,
