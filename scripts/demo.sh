@@ -30,7 +30,7 @@ say "v1 = $C1"
 ostree --repo="$R" fsck >>"$LOG" 2>&1 || die "ostree fsck rejects our repository"
 say "Debian's ostree fsck accepts the repository"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 "$PORT" --directory "$R" >"$W/logs/http.log" 2>&1 &
+python3 scripts/serve-repo.py "$R" "$PORT" >/dev/null 2>"$W/logs/http.log" &
 HTTP_PID=$!
 trap 'kill $HTTP_PID 2>/dev/null || true' EXIT
 python3 -c 'import sys, time, urllib.request

@@ -130,7 +130,8 @@ fn s1_fresh_image_boots_v1() {
     timed("1 fresh image boots v1", t);
 }
 
-/// A loopback HTTP server for the build repository (python3's http.server), stopped on drop.
+/// A loopback HTTP server for the build repository (scripts/serve-repo.py: HTTP/1.1, deep listen
+/// backlog), stopped on drop.
 struct Server {
     child: Child,
     url: String,
@@ -138,17 +139,12 @@ struct Server {
 
 impl Server {
     fn start(root: &Path) -> Server {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/serve-repo.py");
         let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                "0",
-                "--directory",
-            ])
+            .arg("-u")
+            .arg(&script)
             .arg(root)
+            .arg("0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -158,13 +154,11 @@ impl Server {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .unwrap_or_else(|| panic!("http.server said {line:?}"))
-            .to_string();
+        // serve-repo.py prints the port it listens on.
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{} said {line:?}", script.display()));
         Server {
             child,
             url: format!("http://127.0.0.1:{port}"),
