@@ -367,7 +367,7 @@ impl Puller<'_> {
             for dt in trees {
                 let dt = dt?;
                 for (_, fc) in dt.files {
-                    if seen_files.insert(fc) && !self.dest.has_object(&fc, ObjectType::File) {
+                    if seen_files.insert(fc) {
                         files.push(fc);
                     }
                 }
@@ -392,6 +392,14 @@ impl Puller<'_> {
             ));
             level = next;
         }
+        // Which content objects are missing: one stat each, in parallel.
+        let files: Vec<Checksum> = pool.install(|| {
+            use rayon::prelude::*;
+            files
+                .into_par_iter()
+                .filter(|fc| !self.dest.has_object(fc, ObjectType::File))
+                .collect()
+        });
         progress.set_length(files.len() as u64);
         let errs: Vec<RepoError> = pool.install(|| {
             use rayon::prelude::*;

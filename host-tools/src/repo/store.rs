@@ -238,7 +238,10 @@ impl Store {
     }
 
     pub fn has_object(&self, csum: &Checksum, t: ObjectType) -> bool {
-        fs::symlink_metadata(self.stored_path(csum, t)).is_ok()
+        fs::symlink_metadata(self.object_path(csum, t)).is_ok()
+            || self
+                .staged_path(csum, t)
+                .is_some_and(|s| fs::symlink_metadata(s).is_ok())
     }
 
     /// Starts a write transaction (as OSTree's staging directory): objects written through the returned
