@@ -170,3 +170,9 @@ for s in commit-archive commit-bare-user commit-1pct checkout-hardlink pull-full
   printf '%-20s %12s %12s %8s %14.1f %14.1f\n' "$s" "$o" "$a" "$ratio" "$(awk -v k="$orss" 'BEGIN{print k/1024}')" "$(awk -v k="$arss" 'BEGIN{print k/1024}')"
 done
 echo "(medians of $RUNS runs; ratio = atomboot/ostree, lower is better; RSS = max over runs; tree ${SIZE} MB, $NFILES files)"
+echo
+echo "every run (s), in the order they ran:"
+for s in commit-archive commit-bare-user commit-1pct checkout-hardlink pull-full pull-incremental; do
+  printf '  %-20s ostree: %s  atomboot: %s\n' "$s" "$(cut -d' ' -f1 "$W/$s.ostree" | tr '\n' ' ')" \
+    "$(cut -d' ' -f1 "$W/$s.atomboot" | tr '\n' ' ')"
+done

@@ -1,0 +1,101 @@
+//! Property tests of the repository object formats that `pull` and `fsck` read from outside: any value
+//! survives serialise -> parse; any bytes give a value or an error, never a panic (the fuzz target
+//! `repo_objects` covers the same parsers with coverage guidance). Byte-exactness against `ostree` itself
+//! is in repo_interop.rs.
+
+use host_tools::repo::inflate::ExactInflate;
+use host_tools::repo::objects::{Checksum, DirMeta, DirTree, FileHeader, S_IFLNK, S_IFREG};
+use proptest::prelude::*;
+use std::io::{Read, Write};
+
+fn name() -> impl Strategy<Value = String> {
+    // Valid entry names: not empty, not . or .., no / or NUL.
+    "[a-zA-Z0-9._ -]{1,40}".prop_filter("not . or ..", |n| n != "." && n != "..")
+}
+
+fn checksum() -> impl Strategy<Value = Checksum> {
+    any::<[u8; 32]>().prop_map(Checksum)
+}
+
+fn xattrs() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
+    proptest::collection::vec(
+        (
+            proptest::collection::vec(1u8..=255, 1..20),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ),
+        0..4,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn dirmeta_round_trips(uid in any::<u32>(), gid in any::<u32>(), mode in any::<u32>(), x in xattrs()) {
+        let m = DirMeta { uid, gid, mode, xattrs: x };
+        prop_assert_eq!(DirMeta::parse(&m.serialize()).unwrap(), m);
+    }
+
+    #[test]
+    fn dirtree_round_trips_sorted(
+        files in proptest::collection::btree_map(name(), checksum(), 0..12),
+        dirs in proptest::collection::btree_map(name(), (checksum(), checksum()), 0..6),
+    ) {
+        // A BTreeMap of Strings is sorted by name bytes, as OSTree sorts them.
+        let t = DirTree {
+            files: files.into_iter().collect(),
+            dirs: dirs.into_iter().map(|(n, (a, b))| (n, a, b)).collect(),
+        };
+        prop_assert_eq!(DirTree::parse(&t.serialize()).unwrap(), t);
+    }
+
+    #[test]
+    fn archive_header_round_trips(
+        uid in any::<u32>(), gid in any::<u32>(), perm in 0u32..0o7777, link in proptest::option::of("[a-z/]{1,30}"),
+        x in xattrs(), size in any::<u64>(),
+    ) {
+        let h = FileHeader {
+            uid,
+            gid,
+            mode: perm | if link.is_some() { S_IFLNK } else { S_IFREG },
+            symlink: link.unwrap_or_default(),
+            xattrs: x,
+        };
+        prop_assert_eq!(FileHeader::parse_archive(&h.serialize_archive(size)).unwrap(), (h, size));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = DirMeta::parse(&b);
+        let _ = DirTree::parse(&b);
+        let _ = FileHeader::parse_archive(&b);
+        let _ = host_tools::repo::objects::Commit::parse(&b);
+        let _ = host_tools::repo::summary::parse(&b);
+        let mut out = Vec::new();
+        let _ = ExactInflate::new(&b[..], 100).read_to_end(&mut out);
+    }
+
+    #[test]
+    fn filez_bodies_inflate_exactly_or_fail(content in proptest::collection::vec(any::<u8>(), 0..3000),
+                                            cut in any::<usize>(), extra in proptest::collection::vec(any::<u8>(), 0..4)) {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(&content).unwrap();
+        let raw = e.finish().unwrap();
+        let mut out = Vec::new();
+        ExactInflate::new(&raw[..], content.len() as u64).read_to_end(&mut out).unwrap();
+        prop_assert_eq!(&out, &content);
+        // Truncated anywhere, or with bytes after the stream: an error, never other content.
+        // (An empty body is how OSTree stores empty content: no stream at all.)
+        let cut = cut % raw.len();
+        if !(cut == 0 && content.is_empty()) {
+            let mut out = Vec::new();
+            prop_assert!(ExactInflate::new(&raw[..cut], content.len() as u64).read_to_end(&mut out).is_err());
+        }
+        if !extra.is_empty() {
+            let mut tail = raw.clone();
+            tail.extend_from_slice(&extra);
+            let mut out = Vec::new();
+            prop_assert!(ExactInflate::new(&tail[..], content.len() as u64).read_to_end(&mut out).is_err());
+        }
+    }
+}
