@@ -370,6 +370,9 @@ fn agent_driven_rollback_then_mark_good() {
     let s = cli.status(&["--cmdline", cl]);
     assert_eq!(s["last_boot"]["slot"], "fallback");
     assert_eq!(s["deployments"][1]["booted"], true);
+    // Offline (no command line, as on an image read by the host): the recorded rollback says fallback.
+    let offline = cli.status(&[]);
+    assert_eq!(offline["last_boot"]["slot"], "fallback", "{offline}");
     cli.ok(&["mark-good", "--cmdline", cl]);
     let (dep, slot, _) = agent_boot(&boot).unwrap();
     assert_eq!((dep == v1, slot), (true, "primary"));

@@ -59,7 +59,8 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
         }));
     }
     // The slot of the last boot: the env when the agent saved it, else `atomboot.slot=` on the kernel
-    // command line, else where the booted deployment sits in the boot configuration.
+    // command line, else where the booted deployment sits in the boot configuration, else the fallback
+    // when the env records a rollback.
     let cmdline_arg = |key: &str| {
         admin.cmdline.as_deref().and_then(|c| {
             c.split_whitespace()
@@ -82,7 +83,9 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
                 .get("atomboot_slot")
                 .map(str::to_string)
                 .or_else(|| cmdline_arg("atomboot.slot="))
-                .or(derived_slot),
+                .or(derived_slot)
+                // Offline: a recorded rollback means the agent boots the fallback until the deployer acts.
+                .or_else(|| c.rolled_back().then(|| "fallback".to_string())),
             "reason": c
                 .get("atomboot_reason")
                 .map(str::to_string)
