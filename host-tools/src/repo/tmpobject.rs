@@ -30,7 +30,9 @@ pub struct TmpObject {
 impl TmpObject {
     /// Creates an empty temp object in `dir` (which must be on the repository's file system).
     pub fn create(dir: &Path) -> Result<TmpObject, RepoError> {
-        if Path::new("/proc/self/fd").is_dir() {
+        // linkat needs /proc/self/fd to name the inode (checked once per process).
+        static PROC_FD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *PROC_FD.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
             use rustix::fs::{Mode, OFlags, CWD};
             match rustix::fs::openat(
                 CWD,
