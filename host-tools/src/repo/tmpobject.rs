@@ -63,6 +63,11 @@ impl TmpObject {
                 }
             }
         }
+        Self::create_named(dir)
+    }
+
+    /// A named temp file in `dir` (where `O_TMPFILE` is not available).
+    fn create_named(dir: &Path) -> Result<TmpObject, RepoError> {
         let named = tempfile::Builder::new()
             .prefix("tmpobject-")
             .tempfile_in(dir)
@@ -132,5 +137,53 @@ impl TmpObject {
             }
             Name::Temp(path) => path.persist(dest).map_err(|e| e.error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Both kinds: written, chmod'ed, named; a second object with the same name leaves the first; a
+    /// dropped one leaves nothing behind.
+    fn exercise(make: fn(&Path) -> Result<TmpObject, RepoError>, anonymous: bool) {
+        let t = tempfile::tempdir().unwrap();
+        let tmp = t.path().join("tmp");
+        fs::create_dir(&tmp).unwrap();
+        let dest = t.path().join("object");
+
+        let mut a = make(&tmp).unwrap();
+        assert_eq!(matches!(a.name, Name::Anonymous), anonymous);
+        a.file_mut().write_all(b"first").unwrap();
+        a.set_mode(0o644).unwrap();
+        a.persist(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"first");
+        assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o7777, 0o644);
+
+        let mut b = make(&tmp).unwrap();
+        b.file_mut().write_all(b"first").unwrap();
+        b.persist(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"first");
+
+        let mut c = make(&tmp).unwrap();
+        c.file_mut().write_all(b"abandoned").unwrap();
+        drop(c);
+        assert_eq!(
+            fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "nothing left in tmp/"
+        );
+    }
+
+    #[test]
+    fn anonymous_objects() {
+        exercise(TmpObject::create, true);
+    }
+
+    #[test]
+    fn named_objects_where_there_is_no_o_tmpfile() {
+        exercise(TmpObject::create_named, false);
     }
 }
