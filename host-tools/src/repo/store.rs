@@ -85,16 +85,28 @@ pub(super) fn io_err(path: &Path, what: &str, e: io::Error) -> RepoError {
     }
 }
 
+/// A bare-user object's `user.ostreemeta` xattr (uid, gid, mode, xattrs) and whether its mode says symlink.
+fn bare_user_meta(p: &Path, csum: &Checksum) -> Result<(Vec<u8>, bool), RepoError> {
+    let meta = xattr::get(p, OSTREEMETA_XATTR)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                RepoError::MissingObject(format!("file object {csum}"))
+            } else {
+                io_err(p, "read user.ostreemeta xattr", e)
+            }
+        })?
+        .ok_or_else(|| {
+            RepoError::Corrupt(format!("{}: no {OSTREEMETA_XATTR} xattr", p.display()))
+        })?;
+    let m = super::objects::DirMeta::parse(&meta)
+        .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
+    Ok((meta, m.mode & S_IFMT == S_IFLNK))
+}
+
 /// syncfs of the file system holding `path`: everything dirty on it reaches the disk.
 fn syncfs(path: &Path) -> Result<(), RepoError> {
     let f = File::open(path).map_err(|e| io_err(path, "open for syncfs", e))?;
-    rustix::fs::syncfs(&f).map_err(|e| {
-        io_err(
-            path,
-            "syncfs",
-            io::Error::from_raw_os_error(e.raw_os_error()),
-        )
-    })
+    rustix::fs::syncfs(&f).map_err(|e| io_err(path, "syncfs", e.into()))
 }
 
 /// fsync a directory so a rename in it is durable.
@@ -226,22 +238,23 @@ impl Store {
 
     /// The file holding an object: in objects/, else (in a transaction) in the staging directory.
     fn stored_path(&self, csum: &Checksum, t: ObjectType) -> PathBuf {
+        self.find_stored(csum, t)
+            .unwrap_or_else(|| self.object_path(csum, t))
+    }
+
+    /// Where the object is stored, if it is: objects/ first (one stat for a present object), then the
+    /// staging directory.
+    fn find_stored(&self, csum: &Checksum, t: ObjectType) -> Option<PathBuf> {
         let p = self.object_path(csum, t);
-        if fs::symlink_metadata(&p).is_err() {
-            if let Some(s) = self.staged_path(csum, t) {
-                if fs::symlink_metadata(&s).is_ok() {
-                    return s;
-                }
-            }
+        if fs::symlink_metadata(&p).is_ok() {
+            return Some(p);
         }
-        p
+        self.staged_path(csum, t)
+            .filter(|s| fs::symlink_metadata(s).is_ok())
     }
 
     pub fn has_object(&self, csum: &Checksum, t: ObjectType) -> bool {
-        fs::symlink_metadata(self.object_path(csum, t)).is_ok()
-            || self
-                .staged_path(csum, t)
-                .is_some_and(|s| fs::symlink_metadata(s).is_ok())
+        self.find_stored(csum, t).is_some()
     }
 
     /// Starts a write transaction (as OSTree's staging directory): objects written through the returned
@@ -555,20 +568,8 @@ impl Store {
     /// read, no open, for hardlink checkouts, which link every other object as it is.
     pub fn bare_user_is_symlink(&self, csum: &Checksum) -> Result<bool, RepoError> {
         let p = self.stored_path(csum, ObjectType::File);
-        let meta = xattr::get(&p, OSTREEMETA_XATTR)
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    RepoError::MissingObject(format!("file object {csum}"))
-                } else {
-                    io_err(&p, "read user.ostreemeta xattr", e)
-                }
-            })?
-            .ok_or_else(|| {
-                RepoError::Corrupt(format!("{}: no {OSTREEMETA_XATTR} xattr", p.display()))
-            })?;
-        let m = super::objects::DirMeta::parse(&meta)
-            .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
-        Ok(m.mode & S_IFMT == S_IFLNK)
+        let (_, is_symlink) = bare_user_meta(&p, csum)?;
+        Ok(is_symlink)
     }
 
     /// Opens a content object: its header, uncompressed size and a content reader (empty for symlinks).
@@ -605,14 +606,8 @@ impl Store {
                 Ok((header, size, Box::new(DeflateDecoder::new(f).take(size))))
             }
             Mode::BareUser => {
-                let meta = xattr::get(&p, OSTREEMETA_XATTR)
-                    .map_err(missing)?
-                    .ok_or_else(|| {
-                        RepoError::Corrupt(format!("{}: no {OSTREEMETA_XATTR} xattr", p.display()))
-                    })?;
-                let m = super::objects::DirMeta::parse(&meta)
-                    .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
-                if m.mode & S_IFMT == S_IFLNK {
+                let (meta, is_symlink) = bare_user_meta(&p, csum)?;
+                if is_symlink {
                     let mut target =
                         fs::read_to_string(&p).map_err(|e| io_err(&p, "read symlink object", e))?;
                     if target.ends_with('\0') {

@@ -54,13 +54,7 @@ impl TmpObject {
                     | rustix::io::Errno::INVAL
                     | rustix::io::Errno::NOENT,
                 ) => {}
-                Err(e) => {
-                    return Err(io_err(
-                        dir,
-                        "create temp object",
-                        io::Error::from_raw_os_error(e.raw_os_error()),
-                    ))
-                }
+                Err(e) => return Err(io_err(dir, "create temp object", e.into())),
             }
         }
         Self::create_named(dir)
@@ -132,7 +126,7 @@ impl TmpObject {
                     rustix::fs::AtFlags::SYMLINK_FOLLOW,
                 ) {
                     Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-                    Err(e) => Err(io::Error::from_raw_os_error(e.raw_os_error())),
+                    Err(e) => Err(e.into()),
                 }
             }
             Name::Temp(path) => path.persist(dest).map_err(|e| e.error),

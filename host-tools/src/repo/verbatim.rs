@@ -50,9 +50,6 @@ impl Store {
                 "file object {expected}: header is not in canonical form"
             )));
         }
-        if self.has_object(expected, ObjectType::File) {
-            return Ok(());
-        }
         let mut tmp = self.tmp_file()?;
         let tmp_path = tmp.shown().to_path_buf();
         let werr = |e| io_err(&tmp_path, "write object", e);
