@@ -120,6 +120,12 @@ fn ok(prog: &str, repo: &Path, args: &[&str]) -> String {
     out
 }
 
+/// `init --mode=MODE` then `remote add --no-gpg-verify NAME URL`, with `prog` (atomboot or ostree).
+fn init_with_remote(prog: &str, repo: &Path, mode: &str, name: &str, url: &str) {
+    ok(prog, repo, &["init", &format!("--mode={mode}")]);
+    ok(prog, repo, &["remote", "add", "--no-gpg-verify", name, url]);
+}
+
 fn make_tree(root: &Path, n: usize) {
     fs::create_dir_all(root.join("usr/lib")).unwrap();
     fs::create_dir_all(root.join("var/empty")).unwrap();
@@ -181,12 +187,7 @@ fn pull_ostree_repo_over_http_into_archive_and_bare_user() {
     let url = format!("{}/repo", server.url);
     for mode in ["archive", "bare-user"] {
         let d = t.path().join(format!("dest-{mode}"));
-        ok("atomboot", &d, &["init", &format!("--mode={mode}")]);
-        ok(
-            "atomboot",
-            &d,
-            &["remote", "add", "--no-gpg-verify", "origin", &url],
-        );
+        init_with_remote("atomboot", &d, mode, "origin", &url);
         assert_eq!(ok("atomboot", &d, &["remote", "list"]).trim(), "origin");
         assert_eq!(
             ok("atomboot", &d, &["remote", "refs", "origin"]).trim(),
@@ -248,18 +249,7 @@ fn ostree_pulls_our_repo_over_http() {
     let server = serve(srv_root);
     for mode in ["archive", "bare-user"] {
         let d = t.path().join(format!("ostree-{mode}"));
-        ok("ostree", &d, &["init", &format!("--mode={mode}")]);
-        ok(
-            "ostree",
-            &d,
-            &[
-                "remote",
-                "add",
-                "--no-gpg-verify",
-                "o",
-                &format!("{}/repo", server.url),
-            ],
-        );
+        init_with_remote("ostree", &d, mode, "o", &format!("{}/repo", server.url));
         assert_eq!(
             ok("ostree", &d, &["remote", "refs", "o"]).trim(),
             "o:os/main"
@@ -291,17 +281,12 @@ fn bad_servers_are_rejected_and_pull_resumes() {
     for dest_mode in ["bare-user", "archive"] {
         server.mode.store(GOOD, Ordering::SeqCst);
         let d = t.path().join(format!("d-{dest_mode}"));
-        ok("atomboot", &d, &["init", &format!("--mode={dest_mode}")]);
-        ok(
+        init_with_remote(
             "atomboot",
             &d,
-            &[
-                "remote",
-                "add",
-                "--no-gpg-verify",
-                "origin",
-                &format!("{}/repo", server.url),
-            ],
+            dest_mode,
+            "origin",
+            &format!("{}/repo", server.url),
         );
 
         let objects = |d: &Path| -> usize {
@@ -464,12 +449,7 @@ fn archive_pull_stores_objects_as_fetched_over_few_connections() {
         ("file", format!("file://{}", src.display())),
     ] {
         let d = t.path().join(format!("dest-{name}"));
-        ok("atomboot", &d, &["init", "--mode=archive"]);
-        ok(
-            "atomboot",
-            &d,
-            &["remote", "add", "--no-gpg-verify", "origin", &url],
-        );
+        init_with_remote("atomboot", &d, "archive", "origin", &url);
         let before = server.connections.load(Ordering::SeqCst);
         ok("atomboot", &d, &["pull", "origin:os/main"]);
         if name == "http" {
@@ -513,12 +493,12 @@ fn archive_pull_refuses_bytes_after_the_deflate_stream() {
     bytes.extend_from_slice(b"appended");
     fs::write(src.join(&rel), &bytes).unwrap();
     let d = t.path().join("d");
-    ok("atomboot", &d, &["init", "--mode=archive"]);
-    let url = format!("file://{}", src.display());
-    ok(
+    init_with_remote(
         "atomboot",
         &d,
-        &["remote", "add", "--no-gpg-verify", "origin", &url],
+        "archive",
+        "origin",
+        &format!("file://{}", src.display()),
     );
     let (s, out, err) = cmd("atomboot", &d, &["pull", "origin:os/main"]);
     assert!(!s, "pull should fail: {out}");
