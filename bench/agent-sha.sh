@@ -106,10 +106,8 @@ printf 'bootdelay=0\nbootcmd=fatload virtio 0:1 0x40200000 boot.scr; source 0x40
 mkenvimage -s 0x40000 -o "$W/flash.img" "$W/flash.txt"; truncate -s 64M "$W/flash.img"
 
 echo "agent-sha: one QEMU run, $REPS x (agent verify, U-Boot iminfo); console: $W/console.log"
-python3 bench/qemu_console.py "$W/console.log" --timeout 600 -- \
-  qemu-system-arm -M virt -m 512 -nographic -no-reboot -net none \
-    -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash.img" \
-    -drive "if=none,format=raw,id=d0,file=$W/disk.img" -device virtio-blk-device,drive=d0 \
+qemu_virt_cmd
+python3 bench/qemu_console.py "$W/console.log" --timeout 600 -- "${QEMU_VIRT[@]}" -no-reboot \
   || die "QEMU failed or timed out (see $W/console.log)"
 
 python3 - "$W" "$REPS" <<'EOF' | tee "$W/results.txt"

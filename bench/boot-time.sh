@@ -98,11 +98,10 @@ echo "boot-time: kernel $KERNEL ($(stat -c %s "$W/os/usr/lib/modules/"*/vmlinuz)
 
 BOOTS=$((2 * REPS + 2))
 echo "boot-time: ONE QEMU run, $BOOTS boots alternating agent/stock (first pair = warm-up); console in $W/console.log"
+qemu_virt_cmd
 python3 bench/qemu_console.py "$W/console.log" --timeout $((30 * BOOTS)) --stop 'Starting kernel' \
     --monitor "$W/monitor.sock" --resets $((BOOTS - 1)) -- \
-  qemu-system-arm -M virt -m 512 -nographic -net none -monitor "unix:$W/monitor.sock,server=on,wait=off" \
-    -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash.img" \
-    -drive "if=none,format=raw,id=d0,file=$W/disk.img" -device virtio-blk-device,drive=d0 \
+  "${QEMU_VIRT[@]}" -monitor "unix:$W/monitor.sock,server=on,wait=off" \
   || die "the QEMU run failed or timed out (see $W/console.log)"
 
 python3 - "$W" "$BOOTS" <<'EOF' | tee "$W/results.txt"

@@ -15,3 +15,10 @@ bench_init() {
   if [ -z "${SKIP_SETUP:-}" ]; then bash scripts/setup.sh >>"$LOG" 2>&1 || die "scripts/setup.sh failed (see $LOG)"; fi
 }
 die() { printf '%s: %s\n' "${BENCH_NAME:-bench}" "$*" >&2; exit 1; }
+# qemu_virt_cmd: QEMU_VIRT = the qemu-system-arm command line the U-Boot benches share (Debian's U-Boot,
+# the env in $W/flash.img, the disk $W/disk.img on virtio); each bench appends its own options.
+qemu_virt_cmd() {
+  QEMU_VIRT=(qemu-system-arm -M virt -m 512 -nographic -net none
+    -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash.img"
+    -drive "if=none,format=raw,id=d0,file=$W/disk.img" -device virtio-blk-device,drive=d0)
+}
