@@ -50,14 +50,7 @@ pub fn atomboot(args: &[&str]) -> Output {
 /// Runs `atomboot ARGS`, panicking with its stderr on failure; returns stdout.
 #[track_caller]
 pub fn atomboot_ok(args: &[&str]) -> String {
-    let out = atomboot(args);
-    assert!(
-        out.status.success(),
-        "atomboot {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::succeeded(&format!("atomboot {args:?}"), &atomboot(args))
 }
 
 /// A board: its disk's partitions as files, and the host's view of the root partition.
@@ -140,13 +133,7 @@ impl Device {
     #[track_caller]
     pub fn admin_ok(&mut self, args: &[&str]) -> String {
         let out = self.admin(args);
-        assert!(
-            out.status.success(),
-            "atomboot admin {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::succeeded(&format!("atomboot admin {args:?}"), &out)
     }
 
     /// The sysroot's own repository (`SYSROOT/ostree/repo`), as a `--repo=` argument.

@@ -27,9 +27,15 @@ pub fn sh(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("{cmd:?}: {e}: run scripts/setup.sh"));
+    succeeded(&format!("{cmd:?}"), &out)
+}
+
+/// The stdout of a finished command `what`; panics with its output when it failed.
+#[track_caller]
+pub fn succeeded(what: &str, out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
-        "{cmd:?} failed:\n{}{}",
+        "{what} failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
