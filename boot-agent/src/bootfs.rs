@@ -159,6 +159,8 @@ const LFN_ROOM: usize = 255 * 3;
 
 /// The boot partition, opened.
 pub struct BootFs<'a> {
+    /// The whole volume, for reading file contents where they lie.
+    partition: &'a [u8],
     mgr: VolumeManager<RamVolume<'a>, NoClock, 2, 2, 1>,
     volume: RawVolume,
 }
@@ -171,7 +173,11 @@ impl<'a> BootFs<'a> {
             embedded_sdmmc::Error::FormatError(why) => FsError::NotFat(why),
             other => map_err(other),
         })?;
-        Ok(BootFs { mgr, volume })
+        Ok(BootFs {
+            partition,
+            mgr,
+            volume,
+        })
     }
 
     /// Finds `name` (long or short name, ASCII case-insensitive) in `dir`.
@@ -235,8 +241,13 @@ impl<'a> BootFs<'a> {
         result
     }
 
-    /// Streams the file at `path` into `dst` (which must have room for all of it), calling `each` on every
-    /// chunk as it lands. Returns the file's length.
+    /// Copies the file at `path` into `dst` (which must have room for all of it), calling `each` on every
+    /// copied chunk where it landed in `dst`. Returns the file's length.
+    ///
+    /// The file's bytes are taken where they lie in the in-RAM partition, one run of contiguous clusters
+    /// at a time (embedded-sdmmc's `next_extent`), so each byte is read once from the partition, written
+    /// once to `dst` and read once more by `each`; going through `read` would copy every 512-byte block
+    /// twice more (into the block cache, then out of it).
     pub fn copy_file(
         &self,
         path: &str,
@@ -248,25 +259,73 @@ impl<'a> BootFs<'a> {
         let result = (|| {
             let too_large = FsError::TooLarge { size, room };
             let len = usize::try_from(size).map_err(|_| too_large)?;
-            let target = dst.get_mut(..len).ok_or(too_large)?;
-            for chunk in target.chunks_mut(16 * 1024) {
-                let mut filled = 0usize;
-                while let Some(rest) = chunk.get_mut(filled..) {
-                    if rest.is_empty() {
-                        break;
+            let mut rest = dst.get_mut(..len).ok_or(too_large)?;
+            // The run being gathered: its start in the partition and its length.
+            let mut run: Option<(usize, usize)> = None;
+            loop {
+                let extent = self.mgr.next_extent(file).map_err(map_err)?;
+                let next = match extent {
+                    Some((block, offset, n)) => Some((
+                        self.partition_offset(block, offset)?,
+                        usize::try_from(n).map_err(|_| too_large)?,
+                    )),
+                    None => None,
+                };
+                match (run, next) {
+                    (Some((start, n)), Some((at, more))) if start.checked_add(n) == Some(at) => {
+                        run = Some((start, n.saturating_add(more)));
+                        continue;
                     }
-                    let n = self.mgr.read(file, rest).map_err(map_err)?;
-                    if n == 0 {
-                        return Err(FsError::Corrupt("file shorter than its directory entry"));
-                    }
-                    filled = filled.saturating_add(n);
+                    _ => {}
                 }
-                each(chunk);
+                if let Some((start, n)) = run {
+                    rest = self.copy_run(start, n, rest, &mut each)?;
+                }
+                run = next;
+                if run.is_none() {
+                    break;
+                }
+            }
+            if !rest.is_empty() {
+                return Err(FsError::Corrupt("file shorter than its directory entry"));
             }
             Ok(size)
         })();
         let _ = self.mgr.close_file(file);
         result
+    }
+
+    /// The byte offset in the partition of byte `offset` of `block` (block 0 is the synthesised MBR).
+    fn partition_offset(&self, block: BlockIdx, offset: usize) -> Result<usize, FsError> {
+        block
+            .0
+            .checked_sub(1)
+            .and_then(|b| usize::try_from(b).ok())
+            .and_then(|b| b.checked_mul(BLOCK))
+            .and_then(|b| b.checked_add(offset))
+            .ok_or(FsError::Corrupt("reference outside the partition"))
+    }
+
+    /// Copies `n` partition bytes from `start` to the front of `dst`, hands them to `each` where they
+    /// landed, and returns the rest of `dst`.
+    fn copy_run<'d>(
+        &self,
+        start: usize,
+        n: usize,
+        dst: &'d mut [u8],
+        each: &mut impl FnMut(&[u8]),
+    ) -> Result<&'d mut [u8], FsError> {
+        let src = start
+            .checked_add(n)
+            .and_then(|end| self.partition.get(start..end))
+            .ok_or(FsError::Corrupt("reference outside the partition"))?;
+        if n > dst.len() {
+            return Err(FsError::Corrupt("file longer than its directory entry"));
+        }
+        let (head, tail) = dst.split_at_mut(n);
+        head.copy_from_slice(src);
+        each(head);
+        Ok(tail)
     }
 
     /// Reads a whole small file into `buf`; `Ok(None)` when it does not exist.
