@@ -319,10 +319,9 @@ impl<'a> BootFs<'a> {
             .checked_add(n)
             .and_then(|end| self.partition.get(start..end))
             .ok_or(FsError::Corrupt("reference outside the partition"))?;
-        if n > dst.len() {
-            return Err(FsError::Corrupt("file longer than its directory entry"));
-        }
-        let (head, tail) = dst.split_at_mut(n);
+        let (head, tail) = dst
+            .split_at_mut_checked(n)
+            .ok_or(FsError::Corrupt("file longer than its directory entry"))?;
         head.copy_from_slice(src);
         each(head);
         Ok(tail)
