@@ -172,6 +172,18 @@ fn checkout_and_compare(prog: &str, repo: &Path, rev: &str, dest: &Path, tree: &
     );
 }
 
+/// `repo` has `rev` at `commit`, and every tool in `fsck_by` finds no errors in it.
+fn assert_holds(prog: &str, repo: &Path, rev: &str, commit: &str, fsck_by: &[&str]) {
+    assert_eq!(ok(prog, repo, &["rev-parse", rev]).trim(), commit);
+    for tool in fsck_by {
+        assert!(
+            ok(tool, repo, &["fsck"]).contains("no errors found"),
+            "{tool} fsck of {}",
+            repo.display()
+        );
+    }
+}
+
 #[test]
 fn pull_ostree_repo_over_http_into_archive_and_bare_user() {
     let t = tempfile::tempdir().unwrap();
@@ -204,12 +216,13 @@ fn pull_ostree_repo_over_http_into_archive_and_bare_user() {
             "{out}"
         );
         assert!(server.filez_served.load(Ordering::SeqCst) > before);
-        assert_eq!(
-            ok("atomboot", &d, &["rev-parse", "origin:os/main"]).trim(),
-            c1
+        assert_holds(
+            "atomboot",
+            &d,
+            "origin:os/main",
+            &c1,
+            &["atomboot", "ostree"],
         );
-        assert!(ok("atomboot", &d, &["fsck"]).contains("no errors found"));
-        assert!(ok("ostree", &d, &["fsck"]).contains("no errors found"));
         checkout_and_compare(
             "atomboot",
             &d,
@@ -255,8 +268,7 @@ fn ostree_pulls_our_repo_over_http() {
             "o:os/main"
         );
         ok("ostree", &d, &["pull", "o", "os/main"]);
-        assert_eq!(ok("ostree", &d, &["rev-parse", "o:os/main"]).trim(), c1);
-        assert!(ok("ostree", &d, &["fsck"]).contains("no errors found"));
+        assert_holds("ostree", &d, "o:os/main", &c1, &["ostree"]);
         checkout_and_compare(
             "ostree",
             &d,
@@ -332,12 +344,13 @@ fn bad_servers_are_rejected_and_pull_resumes() {
             out.starts_with("0 metadata"),
             "resume refetched metadata: {out}"
         );
-        assert_eq!(
-            ok("atomboot", &d, &["rev-parse", "origin:os/main"]).trim(),
-            c1
+        assert_holds(
+            "atomboot",
+            &d,
+            "origin:os/main",
+            &c1,
+            &["atomboot", "ostree"],
         );
-        assert!(ok("atomboot", &d, &["fsck"]).contains("no errors found"));
-        assert!(ok("ostree", &d, &["fsck"]).contains("no errors found"));
     }
 }
 
@@ -386,8 +399,7 @@ fn pull_file_url_and_pull_local() {
         &l,
         &["pull-local", bu.to_str().unwrap(), "os/main"],
     );
-    assert_eq!(ok("atomboot", &l, &["rev-parse", "os/main"]).trim(), c1);
-    assert!(ok("ostree", &l, &["fsck"]).contains("no errors found"));
+    assert_holds("atomboot", &l, "os/main", &c1, &["ostree"]);
     checkout_and_compare("atomboot", &l, "os/main", &t.path().join("co"), &tree);
     // Refs --delete.
     ok("atomboot", &l, &["refs", "--delete", "os/main"]);
@@ -457,15 +469,11 @@ fn archive_pull_stores_objects_as_fetched_over_few_connections() {
             let conns = server.connections.load(Ordering::SeqCst) - before;
             assert!(conns <= 10, "{conns} connections for one pull");
         }
-        assert_eq!(
-            ok("atomboot", &d, &["rev-parse", "origin:os/main"]).trim(),
-            c1
-        );
+        assert_holds("atomboot", &d, "origin:os/main", &c1, &["ostree"]);
         assert!(
             filez_objects(&d) == served,
             "{name}: pulled .filez objects differ from the served bytes"
         );
-        assert!(ok("ostree", &d, &["fsck"]).contains("no errors found"));
         checkout_and_compare(
             "atomboot",
             &d,
