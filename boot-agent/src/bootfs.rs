@@ -24,6 +24,16 @@ impl core::fmt::Display for OutOfVolume {
 
 impl core::error::Error for OutOfVolume {}
 
+/// Where byte `offset` of disk block `block` lies in the volume: block 0 is the synthesised MBR, block 1
+/// the volume's first. `None` for block 0 or an offset that does not fit a `usize`.
+fn volume_offset(block: u32, offset: usize) -> Option<usize> {
+    block
+        .checked_sub(1)
+        .and_then(|b| usize::try_from(b).ok())
+        .and_then(|b| b.checked_mul(BLOCK))
+        .and_then(|b| b.checked_add(offset))
+}
+
 /// A bare FAT volume in RAM, seen as a disk with one partition.
 pub struct RamVolume<'a> {
     bytes: &'a [u8],
@@ -62,10 +72,7 @@ impl BlockDevice for RamVolume<'_> {
                 self.fake_mbr(&mut block.contents);
                 continue;
             }
-            let start = usize::try_from(idx.wrapping_sub(1))
-                .ok()
-                .and_then(|b| b.checked_mul(BLOCK))
-                .ok_or(OutOfVolume)?;
+            let start = volume_offset(idx, 0).ok_or(OutOfVolume)?;
             let src = self
                 .bytes
                 .get(start..start.saturating_add(BLOCK))
@@ -266,7 +273,8 @@ impl<'a> BootFs<'a> {
                 let extent = self.mgr.next_extent(file).map_err(map_err)?;
                 let next = match extent {
                     Some((block, offset, n)) => Some((
-                        self.partition_offset(block, offset)?,
+                        volume_offset(block.0, offset)
+                            .ok_or(FsError::Corrupt("reference outside the partition"))?,
                         usize::try_from(n).map_err(|_| too_large)?,
                     )),
                     None => None,
@@ -293,17 +301,6 @@ impl<'a> BootFs<'a> {
         })();
         let _ = self.mgr.close_file(file);
         result
-    }
-
-    /// The byte offset in the partition of byte `offset` of `block` (block 0 is the synthesised MBR).
-    fn partition_offset(&self, block: BlockIdx, offset: usize) -> Result<usize, FsError> {
-        block
-            .0
-            .checked_sub(1)
-            .and_then(|b| usize::try_from(b).ok())
-            .and_then(|b| b.checked_mul(BLOCK))
-            .and_then(|b| b.checked_add(offset))
-            .ok_or(FsError::Corrupt("reference outside the partition"))
     }
 
     /// Copies `n` partition bytes from `start` to the front of `dst`, hands them to `each` where they
