@@ -40,22 +40,11 @@ fn fragmented(fat: u8) -> (Disk, Vec<u8>) {
     disk.put("/keep.bin", &pattern(3_000, 2));
     disk.delete("/hole.bin");
     if fat == 32 {
-        forget_next_free_hint(&disk);
+        disk.forget_next_free_hint();
     }
     let big = pattern(200_000, 3);
     disk.put("/big.bin", &big);
     (disk, big)
-}
-
-/// mtools allocates FAT32 clusters after FSInfo's next-free hint, so it would not reuse the hole: make the
-/// hint "unknown" (0xffffffff) so that the search starts at the first cluster.
-fn forget_next_free_hint(disk: &Disk) {
-    let mut bytes = disk.bytes();
-    let sector = u16::from_le_bytes([bytes[11], bytes[12]]) as usize;
-    let fsinfo = u16::from_le_bytes([bytes[48], bytes[49]]) as usize * sector;
-    assert_eq!(&bytes[fsinfo..fsinfo + 4], b"RRaA", "FSInfo signature");
-    bytes[fsinfo + 488..fsinfo + 496].fill(0xff);
-    std::fs::write(&disk.img, bytes).unwrap();
 }
 
 #[test]

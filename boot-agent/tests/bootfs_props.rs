@@ -25,12 +25,7 @@ fn scattered(fat: u8, holes: &[usize], big_len: usize, tag: u8) -> (Disk, Vec<u8
         disk.delete(&format!("/h{i}.bin"));
     }
     if fat == 32 {
-        // mtools allocates after FSInfo's next-free hint; "unknown" makes it search from the start.
-        let mut bytes = disk.bytes();
-        let sector = u16::from_le_bytes([bytes[11], bytes[12]]) as usize;
-        let fsinfo = u16::from_le_bytes([bytes[48], bytes[49]]) as usize * sector;
-        bytes[fsinfo + 488..fsinfo + 496].fill(0xff);
-        std::fs::write(&disk.img, bytes).unwrap();
+        disk.forget_next_free_hint();
     }
     let big = pattern(big_len, tag);
     disk.put("/big.bin", &big);

@@ -229,6 +229,17 @@ impl Disk {
     pub fn bytes(&self) -> Vec<u8> {
         std::fs::read(&self.img).unwrap()
     }
+
+    /// mtools allocates FAT32 clusters after FSInfo's next-free hint, so it would not reuse a hole left by
+    /// a deleted file: make the hint "unknown" (0xffffffff) so that its search starts at the first cluster.
+    pub fn forget_next_free_hint(&self) {
+        let mut bytes = self.bytes();
+        let sector = u16::from_le_bytes([bytes[11], bytes[12]]) as usize;
+        let fsinfo = u16::from_le_bytes([bytes[48], bytes[49]]) as usize * sector;
+        assert_eq!(&bytes[fsinfo..fsinfo + 4], b"RRaA", "FSInfo signature");
+        bytes[fsinfo + 488..fsinfo + 496].fill(0xff);
+        std::fs::write(&self.img, bytes).unwrap();
+    }
 }
 
 /// A typical disk: deployments A (fallback) and B (primary), both loader copies (B in the newer one), and
