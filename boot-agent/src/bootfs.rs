@@ -12,6 +12,11 @@ use embedded_sdmmc::{
 
 const BLOCK: usize = Block::LEN;
 
+/// The largest piece of a boot file copied to its load address before `each` (the hash) reads it back.
+/// Copy and hash take turns on 8 KiB, so the hash reads what the copy just wrote from the data cache
+/// (the am335x's Cortex-A8 has 32 KiB of L1 data cache): the bytes come from DRAM once, not twice.
+pub const COPY_CHUNK: usize = 8 * 1024;
+
 /// A read attempt outside the volume, or a write (the volume is read-only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutOfVolume;
@@ -254,7 +259,9 @@ impl<'a> BootFs<'a> {
     /// The file's bytes are taken where they lie in the in-RAM partition, one run of contiguous clusters
     /// at a time (embedded-sdmmc's `next_extent`), so each byte is read once from the partition, written
     /// once to `dst` and read once more by `each`; going through `read` would copy every 512-byte block
-    /// twice more (into the block cache, then out of it).
+    /// twice more (into the block cache, then out of it). Each run is handed over in pieces of at most
+    /// [`COPY_CHUNK`] bytes, each copied and then passed to `each` while it is still in the cache; a
+    /// piece never spans two runs.
     pub fn copy_file(
         &self,
         path: &str,
@@ -303,8 +310,8 @@ impl<'a> BootFs<'a> {
         result
     }
 
-    /// Copies `n` partition bytes from `start` to the front of `dst`, hands them to `each` where they
-    /// landed, and returns the rest of `dst`.
+    /// Copies `n` partition bytes from `start` to the front of `dst`, [`COPY_CHUNK`] bytes at a time,
+    /// hands each piece to `each` where it landed, and returns the rest of `dst`.
     fn copy_run<'d>(
         &self,
         start: usize,
@@ -319,8 +326,11 @@ impl<'a> BootFs<'a> {
         let (head, tail) = dst
             .split_at_mut_checked(n)
             .ok_or(FsError::Corrupt("file longer than its directory entry"))?;
-        head.copy_from_slice(src);
-        each(head);
+        // Both sides are `n` bytes long, so the pieces pair up one to one, with equal lengths.
+        for (to, from) in head.chunks_mut(COPY_CHUNK).zip(src.chunks(COPY_CHUNK)) {
+            to.copy_from_slice(from);
+            each(to);
+        }
         Ok(tail)
     }
 

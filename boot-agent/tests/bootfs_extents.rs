@@ -1,9 +1,37 @@
 //! `BootFs::copy_file` takes a file's bytes where they lie in the partition, one run of contiguous
-//! clusters at a time: files whose clusters are scattered over the volume must come out whole and in order.
+//! clusters at a time, in pieces of at most `COPY_CHUNK` bytes that never span two runs: files whose
+//! clusters are scattered over the volume must come out whole and in order.
 mod common;
 
-use boot_agent::bootfs::{BootFs, FsError};
+use boot_agent::bootfs::{BootFs, FsError, COPY_CHUNK};
 use common::Disk;
+
+/// The runs behind the pieces `each` saw: a run ends with a piece shorter than `COPY_CHUNK` (or with the
+/// file). Every piece is checked to be at most `COPY_CHUNK`.
+fn runs(chunks: &[usize]) -> Vec<usize> {
+    let mut runs = Vec::new();
+    let mut run = 0;
+    for &chunk in chunks {
+        assert!(
+            chunk > 0 && chunk <= COPY_CHUNK,
+            "piece of {chunk} bytes: {chunks:?}"
+        );
+        run += chunk;
+        if chunk < COPY_CHUNK {
+            runs.push(run);
+            run = 0;
+        }
+    }
+    if run > 0 {
+        runs.push(run);
+    }
+    runs
+}
+
+/// The cluster size of the volume in `bytes` (from its boot sector).
+fn cluster_bytes(bytes: &[u8]) -> usize {
+    u16::from_le_bytes([bytes[11], bytes[12]]) as usize * bytes[13] as usize
+}
 
 fn pattern(len: usize, tag: u8) -> Vec<u8> {
     (0..len)
@@ -55,8 +83,16 @@ fn fragmented_files_are_copied_whole_and_in_order() {
         assert_eq!(disk.get("/big.bin"), big, "FAT{fat}: mtools");
         let (out, chunks) = copy_out(&disk, "/big.bin", 300_000);
         assert_eq!(out.expect("copy"), big, "FAT{fat}");
-        // The file really is in (at least) two runs, so the test covers a jump between them.
-        assert!(chunks.len() >= 2, "FAT{fat}: one run only: {chunks:?}");
+        // The file really is in (at least) two runs, so the test covers a jump between them, and the
+        // first run is exactly the hole: no piece ran past its end.
+        let runs = runs(&chunks);
+        assert!(runs.len() >= 2, "FAT{fat}: one run only: {chunks:?}");
+        let cluster = cluster_bytes(&disk.bytes());
+        assert_eq!(
+            runs[0],
+            20_000usize.div_ceil(cluster) * cluster,
+            "FAT{fat}: {chunks:?}"
+        );
         assert_eq!(chunks.iter().sum::<usize>(), big.len());
         // The file that stayed is intact too.
         let (keep, _) = copy_out(&disk, "/keep.bin", 3_000);
@@ -65,14 +101,18 @@ fn fragmented_files_are_copied_whole_and_in_order() {
 }
 
 #[test]
-fn a_contiguous_file_is_one_chunk_and_an_empty_file_none() {
+fn a_contiguous_file_is_one_run_of_full_pieces_and_an_empty_file_none() {
     let disk = Disk::new(16);
     let data = pattern(123_457, 9);
     disk.put("/dir/one.bin", &data);
     disk.put("/dir/empty.bin", &[]);
     let (out, chunks) = copy_out(&disk, "/dir/one.bin", data.len());
     assert_eq!(out.expect("copy"), data);
-    assert_eq!(chunks, vec![data.len()]);
+    // Full pieces, then the rest: one run (embedded-sdmmc's `read` gave 16 KiB chunks of block-cache
+    // copies; one `each` per cluster would show as pieces shorter than COPY_CHUNK).
+    let mut expected = vec![COPY_CHUNK; data.len() / COPY_CHUNK];
+    expected.push(data.len() % COPY_CHUNK);
+    assert_eq!(chunks, expected);
     let (out, chunks) = copy_out(&disk, "/dir/empty.bin", 0);
     assert_eq!(out.expect("copy"), Vec::<u8>::new());
     assert!(chunks.is_empty());
@@ -84,17 +124,12 @@ fn a_cluster_chain_shorter_than_the_directory_entry_is_corrupt() {
     let (disk, _) = fragmented(16);
     let mut bytes = disk.bytes();
     let fs = BootFs::open(&bytes).expect("open");
-    let mut first_run = 0usize;
+    let mut chunks = Vec::new();
     let mut dst = vec![0u8; 300_000];
-    let mut calls = 0;
-    fs.copy_file("/big.bin", &mut dst, |chunk| {
-        if calls == 0 {
-            first_run = chunk.len();
-        }
-        calls += 1;
-    })
-    .expect("copy");
+    fs.copy_file("/big.bin", &mut dst, |chunk| chunks.push(chunk.len()))
+        .expect("copy");
     drop(fs);
+    let first_run = runs(&chunks)[0];
     // FAT16 geometry from the boot sector.
     let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
     let sector = u16_at(&bytes, 11);
