@@ -165,14 +165,63 @@ pub fn render_text(v: &Value) -> String {
                 s(&lb["reason"])
             ));
         }
-        out.push_str(&format!(
-            "last boot: slot {} reason {}; bootcount {} bootlimit {} upgrade_available {}\n",
-            s(&lb["slot"]),
-            s(&lb["reason"]),
-            s(&lb["bootcount"]),
-            s(&lb["bootlimit"]),
-            s(&lb["upgrade_available"])
-        ));
+        if lb["slot"].is_null() {
+            // Off the device (no booted deployment, no command line): the env keeps only the reason of the
+            // last failure the agent recorded, which may be older than the last boot.
+            out.push_str(&format!(
+                "last boot: slot not known here (on the device, or with --cmdline, it is); last recorded reason {}; bootcount {} bootlimit {} upgrade_available {}\n",
+                s(&lb["reason"]),
+                s(&lb["bootcount"]),
+                s(&lb["bootlimit"]),
+                s(&lb["upgrade_available"])
+            ));
+        } else {
+            out.push_str(&format!(
+                "last boot: slot {} reason {}; bootcount {} bootlimit {} upgrade_available {}\n",
+                s(&lb["slot"]),
+                s(&lb["reason"]),
+                s(&lb["bootcount"]),
+                s(&lb["bootlimit"]),
+                s(&lb["upgrade_available"])
+            ));
+        }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_text;
+    use serde_json::json;
+
+    fn last_boot(last_boot: serde_json::Value) -> String {
+        render_text(&json!({ "generation": 3, "deployments": [], "last_boot": last_boot }))
+    }
+
+    #[test]
+    fn a_known_slot_is_the_last_boot() {
+        let text = last_boot(
+            json!({ "slot": "fallback", "reason": "primary kernel: SHA-256 mismatch",
+            "rolled_back": false, "bootcount": "0", "bootlimit": "3", "upgrade_available": "0" }),
+        );
+        assert_eq!(
+            text,
+            "last boot: slot fallback reason primary kernel: SHA-256 mismatch; bootcount 0 bootlimit 3 upgrade_available 0\n"
+        );
+    }
+
+    #[test]
+    fn off_the_device_an_old_reason_is_not_shown_as_the_last_boot() {
+        // After a rollback marked good, the env still holds the failure's reason but no slot.
+        let text = last_boot(
+            json!({ "slot": null, "reason": "primary kernel: SHA-256 mismatch",
+            "rolled_back": false, "bootcount": "0", "bootlimit": "3", "upgrade_available": "0" }),
+        );
+        assert!(text.contains("slot not known here"), "{text}");
+        assert!(
+            text.contains("last recorded reason primary kernel: SHA-256 mismatch;"),
+            "{text}"
+        );
+        assert!(!text.contains("slot -"), "{text}");
+    }
 }
