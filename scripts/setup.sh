@@ -41,4 +41,6 @@ rustup target list --installed | grep -q '^armv7-unknown-linux-gnueabihf$' \
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src' \
   || rustup component add rust-src --toolchain nightly
+# The fuzz targets (fuzz/): cargo-fuzz; the tests replay their seeds (fuzz/replay.sh).
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
 echo "setup: ok"

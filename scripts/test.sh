@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of atomboot: installs what is missing, then unit, property, interop and QEMU tests.
+# Runs every test of atomboot: installs what is missing, then unit, property, interop and QEMU tests, then
+# every fuzz target over its committed seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -7,3 +8,4 @@ bash scripts/setup.sh
 bash scripts/build-agent.sh qemu-virt
 bash scripts/build-agent.sh am335x
 cargo test --workspace --locked
+bash fuzz/replay.sh
