@@ -165,26 +165,22 @@ pub fn render_text(v: &Value) -> String {
                 s(&lb["reason"])
             ));
         }
-        if lb["slot"].is_null() {
-            // Off the device (no booted deployment, no command line): the env keeps only the reason of the
-            // last failure the agent recorded, which may be older than the last boot.
-            out.push_str(&format!(
-                "last boot: slot not known here (on the device, or with --cmdline, it is); last recorded reason {}; bootcount {} bootlimit {} upgrade_available {}\n",
-                s(&lb["reason"]),
-                s(&lb["bootcount"]),
-                s(&lb["bootlimit"]),
-                s(&lb["upgrade_available"])
-            ));
+        // Off the device (no booted deployment, no command line) the slot is not known, and the env keeps
+        // only the reason of the last failure the agent recorded, which may be older than the last boot.
+        let slot_and_reason = if lb["slot"].is_null() {
+            format!(
+                "slot not known here (on the device, or with --cmdline, it is); last recorded reason {}",
+                s(&lb["reason"])
+            )
         } else {
-            out.push_str(&format!(
-                "last boot: slot {} reason {}; bootcount {} bootlimit {} upgrade_available {}\n",
-                s(&lb["slot"]),
-                s(&lb["reason"]),
-                s(&lb["bootcount"]),
-                s(&lb["bootlimit"]),
-                s(&lb["upgrade_available"])
-            ));
-        }
+            format!("slot {} reason {}", s(&lb["slot"]), s(&lb["reason"]))
+        };
+        out.push_str(&format!(
+            "last boot: {slot_and_reason}; bootcount {} bootlimit {} upgrade_available {}\n",
+            s(&lb["bootcount"]),
+            s(&lb["bootlimit"]),
+            s(&lb["upgrade_available"])
+        ));
     }
     out
 }
