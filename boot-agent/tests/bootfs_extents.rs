@@ -133,7 +133,7 @@ fn a_cluster_chain_shorter_than_the_directory_entry_is_corrupt() {
     // FAT16 geometry from the boot sector.
     let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
     let sector = u16_at(&bytes, 11);
-    let per_cluster = bytes[13] as usize * sector;
+    let per_cluster = cluster_bytes(&bytes);
     let fat_at = u16_at(&bytes, 14) * sector;
     let fat_len = u16_at(&bytes, 22) * sector;
     let fats = bytes[16] as usize;
