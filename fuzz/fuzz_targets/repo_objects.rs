@@ -3,8 +3,8 @@
 //! a value or an error, never a panic; whatever parses re-serialises to something that parses to the same.
 #![no_main]
 
-use host_tools::repo::inflate::ExactInflate;
-use host_tools::repo::objects::{Commit, DirMeta, DirTree, FileHeader};
+use atomboot_repo::inflate::ExactInflate;
+use atomboot_repo::objects::{Commit, DirMeta, DirTree, FileHeader};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
 
@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         4 => {
-            let _ = host_tools::repo::summary::parse(bytes);
+            let _ = atomboot_repo::summary::parse(bytes);
         }
         _ => {
             // A .filez body: the first 2 bytes announce a size, the rest is the "deflate stream".

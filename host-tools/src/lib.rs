@@ -4,4 +4,3 @@
 pub mod cli;
 pub mod deploy;
 pub mod fwenv;
-pub mod repo;

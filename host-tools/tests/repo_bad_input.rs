@@ -1,7 +1,7 @@
 //! Bad input: clear error naming the thing, non-zero exit, nothing half-written.
 
-use host_tools::repo::objects::{Checksum, Commit, DirMeta, DirTree, ObjectType};
-use host_tools::repo::{Mode, Repo};
+use atomboot_repo::objects::{Checksum, Commit, DirMeta, DirTree, ObjectType};
+use atomboot_repo::{Mode, Repo};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -93,7 +93,7 @@ fn corrupt_one(mode: &str) {
     let repo = Repo::open(&r).unwrap();
     let c = repo.resolve_rev("main").unwrap();
     let h = repo.lookup_path(&c, "/d/f").unwrap();
-    let host_tools::repo::Node::File(fc) = h else {
+    let atomboot_repo::Node::File(fc) = h else {
         panic!("file expected")
     };
     let p = repo.store.object_path(&fc, ObjectType::File);

@@ -3,8 +3,8 @@
 //! `repo_objects` covers the same parsers with coverage guidance). Byte-exactness against `ostree` itself
 //! is in repo_interop.rs.
 
-use host_tools::repo::inflate::ExactInflate;
-use host_tools::repo::objects::{Checksum, DirMeta, DirTree, FileHeader, S_IFLNK, S_IFREG};
+use atomboot_repo::inflate::ExactInflate;
+use atomboot_repo::objects::{Checksum, DirMeta, DirTree, FileHeader, S_IFLNK, S_IFREG};
 use proptest::prelude::*;
 use std::io::{Read, Write};
 
@@ -69,8 +69,8 @@ proptest! {
         let _ = DirMeta::parse(&b);
         let _ = DirTree::parse(&b);
         let _ = FileHeader::parse_archive(&b);
-        let _ = host_tools::repo::objects::Commit::parse(&b);
-        let _ = host_tools::repo::summary::parse(&b);
+        let _ = atomboot_repo::objects::Commit::parse(&b);
+        let _ = atomboot_repo::summary::parse(&b);
         let mut out = Vec::new();
         let _ = ExactInflate::new(&b[..], 100).read_to_end(&mut out);
     }

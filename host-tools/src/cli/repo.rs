@@ -1,9 +1,9 @@
 //! OSTree's repository verbs: init, commit, log, show, rev-parse, ls, cat, refs, checkout, fsck.
 
-use crate::repo::objects::{S_IFLNK, S_IFMT};
-use crate::repo::time::{format_utc, parse_timestamp};
-use crate::repo::{content_checksum, CheckoutOptions, Checksum, CommitOptions, Mode, Node, Repo};
 use anyhow::{anyhow, bail, Context, Result};
+use atomboot_repo::objects::{S_IFLNK, S_IFMT};
+use atomboot_repo::time::{format_utc, parse_timestamp};
+use atomboot_repo::{content_checksum, CheckoutOptions, Checksum, CommitOptions, Mode, Node, Repo};
 use clap::Subcommand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -209,7 +209,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             while let Some(csum) = c {
                 if !repo
                     .store
-                    .has_object(&csum, crate::repo::ObjectType::Commit)
+                    .has_object(&csum, atomboot_repo::ObjectType::Commit)
                 {
                     writeln!(out, "<< History beyond this commit not fetched >>")?;
                     break;
@@ -229,7 +229,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     .find(|e| e.0 == k)
                     .ok_or_else(|| anyhow!("commit {c} has no metadata key {k:?}"))?;
                 match &v.2 {
-                    crate::repo::gvariant::Value::Str(s) => writeln!(out, "'{s}'")?,
+                    atomboot_repo::gvariant::Value::Str(s) => writeln!(out, "'{s}'")?,
                     other => writeln!(out, "{other:?}")?,
                 }
             } else {
@@ -331,13 +331,13 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 bail!("summary needs -u (update) or --view");
             }
             if update {
-                crate::repo::summary::update(&repo.store, now())?;
+                atomboot_repo::summary::update(&repo.store, now())?;
             }
             if view {
                 let p = repo_path.join("summary");
                 let b = std::fs::read(&p)
                     .with_context(|| format!("{}: no summary (run summary -u)", p.display()))?;
-                for r in crate::repo::summary::parse(&b)? {
+                for r in atomboot_repo::summary::parse(&b)? {
                     writeln!(out, "* {}", r.name)?;
                     writeln!(out, "    Latest Commit ({} bytes):", r.commit_size)?;
                     writeln!(out, "      {}", r.commit)?;
@@ -374,10 +374,10 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     if no_gpg_verify {
                         opts.push(("gpg-verify".into(), "false".into()));
                     }
-                    crate::repo::remote::add(&mut repo.store, &name, &url, &opts)?;
+                    atomboot_repo::remote::add(&mut repo.store, &name, &url, &opts)?;
                 }
                 RemoteCommand::List { show_urls } => {
-                    for r in crate::repo::remote::list(&repo.store) {
+                    for r in atomboot_repo::remote::list(&repo.store) {
                         if show_urls {
                             writeln!(out, "{}  {}", r.name, r.url)?;
                         } else {
@@ -386,11 +386,11 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     }
                 }
                 RemoteCommand::Delete { name } => {
-                    crate::repo::remote::delete(&mut repo.store, &name)?
+                    atomboot_repo::remote::delete(&mut repo.store, &name)?
                 }
                 RemoteCommand::Refs { name } => {
-                    let r = crate::repo::remote::get(&repo.store, &name)?;
-                    let src = crate::repo::pull::Source::from_url(&r.url)?;
+                    let r = atomboot_repo::remote::get(&repo.store, &name)?;
+                    let src = atomboot_repo::pull::Source::from_url(&r.url)?;
                     let refs = src.summary_refs()?;
                     if refs.is_empty() {
                         bail!("remote {name} ({}) has no summary listing refs", r.url);
@@ -414,9 +414,9 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             if refs.is_empty() {
                 bail!("pull needs REMOTE:REF or REMOTE REF");
             }
-            let r = crate::repo::remote::get(&repo.store, &remote)?;
-            let src = crate::repo::pull::Source::from_url(&r.url)?;
-            let st = crate::repo::pull::pull(&repo.store, &src, &refs, &format!("{remote}:"))?;
+            let r = atomboot_repo::remote::get(&repo.store, &remote)?;
+            let src = atomboot_repo::pull::Source::from_url(&r.url)?;
+            let st = atomboot_repo::pull::pull(&repo.store, &src, &refs, &format!("{remote}:"))?;
             report_pull(&st, &mut out)?;
         }
         RepoCommand::Prune {
@@ -433,7 +433,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 })?),
                 None => None,
             };
-            let r = crate::repo::prune::prune_refs_only(&repo.store, cutoff)?;
+            let r = atomboot_repo::prune::prune_refs_only(&repo.store, cutoff)?;
             writeln!(out, "Total objects: {}", r.total)?;
             if r.deleted == 0 {
                 writeln!(out, "No unreachable objects")?;
@@ -447,7 +447,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
         }
         RepoCommand::PullLocal { src, refs } => {
             let repo = open(repo_path)?;
-            let s = crate::repo::store::Store::open(&src)?;
+            let s = atomboot_repo::store::Store::open(&src)?;
             let refs = if refs.is_empty() {
                 s.list_refs()?
                     .into_iter()
@@ -457,9 +457,9 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             } else {
                 refs
             };
-            let st = crate::repo::pull::pull(
+            let st = atomboot_repo::pull::pull(
                 &repo.store,
-                &crate::repo::pull::Source::Local(s),
+                &atomboot_repo::pull::Source::Local(s),
                 &refs,
                 "",
             )?;
@@ -476,7 +476,7 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn report_pull(st: &crate::repo::pull::PullStats, out: &mut impl Write) -> Result<()> {
+fn report_pull(st: &atomboot_repo::pull::PullStats, out: &mut impl Write) -> Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
     writeln!(
         out,

@@ -1,7 +1,7 @@
 //! Where deployments come from: a repository that resolves refs to commits and checks commits out.
 //!
 //! The deployer only needs this small trait. [`RepoSource`] is the OSTree-compatible repository of
-//! `host_tools::repo` (what `atomboot admin` uses); [`TreeSource`] is a plain-directory stand-in for tests
+//! `atomboot_repo` (what `atomboot admin` uses); [`TreeSource`] is a plain-directory stand-in for tests
 //! (`atomboot admin deploy --tree-source DIR`); [`OstreeCliSource`] reads a repository through Debian's
 //! `ostree` command and serves as the referee in interop tests.
 
@@ -210,7 +210,7 @@ impl CommitSource for OstreeCliSource {
     }
 }
 
-/// The in-house OSTree-compatible repository (`host_tools::repo`): what `atomboot admin` deploys from.
+/// The in-house OSTree-compatible repository (`atomboot_repo`): what `atomboot admin` deploys from.
 pub struct RepoSource {
     path: PathBuf,
 }
@@ -224,8 +224,8 @@ impl RepoSource {
         }
     }
 
-    fn open(&self) -> Result<crate::repo::Repo> {
-        crate::repo::Repo::open(&self.path).with_context(|| {
+    fn open(&self) -> Result<atomboot_repo::Repo> {
+        atomboot_repo::Repo::open(&self.path).with_context(|| {
             format!(
                 "cannot open the repository {} (create it with `atomboot --repo={} init`, or pass --repo)",
                 self.path.display(),
@@ -234,8 +234,8 @@ impl RepoSource {
         })
     }
 
-    fn checksum(&self, commit: &str) -> Result<crate::repo::objects::Checksum> {
-        crate::repo::objects::Checksum::from_hex(commit)
+    fn checksum(&self, commit: &str) -> Result<atomboot_repo::objects::Checksum> {
+        atomboot_repo::objects::Checksum::from_hex(commit)
             .ok_or_else(|| anyhow::anyhow!("{commit:?} is not a 64-hex commit checksum"))
     }
 }
@@ -272,7 +272,7 @@ impl CommitSource for RepoSource {
         repo.checkout(
             &self.checksum(commit)?,
             dest,
-            &crate::repo::checkout::CheckoutOptions::default(),
+            &atomboot_repo::checkout::CheckoutOptions::default(),
         )
         .with_context(|| {
             format!(
@@ -288,10 +288,10 @@ impl CommitSource for RepoSource {
             return Ok(());
         };
         let repo = self.open()?;
-        let r = crate::repo::remote::get(&repo.store, remote)?;
-        let src = crate::repo::pull::Source::from_url(&r.url)
+        let r = atomboot_repo::remote::get(&repo.store, remote)?;
+        let src = atomboot_repo::pull::Source::from_url(&r.url)
             .with_context(|| format!("remote {remote} ({})", r.url))?;
-        crate::repo::pull::pull(
+        atomboot_repo::pull::pull(
             &repo.store,
             &src,
             &[reference.to_string()],

@@ -27,12 +27,12 @@ pub fn init_fs(root: &std::path::Path, board_name: Option<&str>) -> Result<()> {
     // otherwise. An existing repository is kept.
     let repo = root.join("ostree/repo");
     if !repo.join("config").exists() {
-        let mode = if crate::repo::store::is_root() {
-            crate::repo::store::Mode::Bare
+        let mode = if atomboot_repo::store::is_root() {
+            atomboot_repo::store::Mode::Bare
         } else {
-            crate::repo::store::Mode::BareUser
+            atomboot_repo::store::Mode::BareUser
         };
-        crate::repo::Repo::init(&repo, mode)
+        atomboot_repo::Repo::init(&repo, mode)
             .with_context(|| format!("cannot create the sysroot repository {}", repo.display()))?;
     }
     if let Some(b) = board_name {

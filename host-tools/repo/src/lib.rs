@@ -3,7 +3,7 @@
 //!
 //! Public API for the deployer:
 //! ```no_run
-//! use host_tools::repo::{Repo, CheckoutOptions};
+//! use atomboot_repo::{Repo, CheckoutOptions};
 //! let repo = Repo::open("/ostree/repo".as_ref())?;
 //! let commit = repo.resolve_rev("os/stable")?;
 //! let c = repo.read_commit(&commit)?;
@@ -11,7 +11,7 @@
 //! let kernel = repo.read_file(&commit, "/usr/lib/modules/6.1/vmlinuz")?;
 //! repo.checkout(&commit, "/sysroot/deploy/x".as_ref(),
 //!     &CheckoutOptions { user_mode: true, hardlink: true, union: false })?;
-//! # Ok::<(), host_tools::repo::RepoError>(())
+//! # Ok::<(), atomboot_repo::RepoError>(())
 //! ```
 
 pub mod checkout;
