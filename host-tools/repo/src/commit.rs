@@ -26,6 +26,8 @@ pub struct CommitOptions {
     pub timestamp: u64,
     pub owner_uid: Option<u32>,
     pub owner_gid: Option<u32>,
+    /// `--skip-if-unchanged`: when the parent has the same root tree, write nothing and return the parent.
+    pub skip_if_unchanged: bool,
 }
 
 fn err(p: &Path, what: &str, e: std::io::Error) -> RepoError {
@@ -150,7 +152,30 @@ pub fn commit_dir(store: &Store, dir: &Path, o: &CommitOptions) -> Result<Checks
     }
     let txn = store.begin()?;
     let _staging = txn.staging_guard();
-    let (root_tree, root_meta) = write_tree(&txn, dir, o)?;
+    let root = write_tree(&txn, dir, o)?;
+    commit_root(store, &txn, root, o)
+}
+
+/// Commits an existing root (dirtree, dirmeta), as `commit --tree=ref=REV` does.
+pub fn commit_tree(
+    store: &Store,
+    root: (Checksum, Checksum),
+    o: &CommitOptions,
+) -> Result<Checksum, RepoError> {
+    if let Some(b) = &o.branch {
+        super::store::validate_ref(b)?;
+    }
+    let txn = store.begin()?;
+    let _staging = txn.staging_guard();
+    commit_root(store, &txn, root, o)
+}
+
+fn commit_root(
+    store: &Store,
+    txn: &Store,
+    (root_tree, root_meta): (Checksum, Checksum),
+    o: &CommitOptions,
+) -> Result<Checksum, RepoError> {
     let parent = if o.no_parent {
         None
     } else if let Some(p) = o.parent {
@@ -160,6 +185,16 @@ pub fn commit_dir(store: &Store, dir: &Path, o: &CommitOptions) -> Result<Checks
     } else {
         None
     };
+    if o.skip_if_unchanged {
+        if let Some(p) = parent {
+            let pc = Commit::parse(&store.read_meta(&p, ObjectType::Commit)?)
+                .map_err(|e| RepoError::Corrupt(format!("commit {p}: {e}")))?;
+            if (pc.root_tree, pc.root_meta) == (root_tree, root_meta) {
+                txn.finish()?;
+                return Ok(p);
+            }
+        }
+    }
     let mut metadata: Vec<(String, Type, Value)> = Vec::new();
     for (k, v) in &o.metadata_strings {
         if let Some(e) = metadata.iter_mut().find(|e| &e.0 == k) {

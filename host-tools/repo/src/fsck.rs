@@ -15,6 +15,10 @@ pub struct FsckReport {
     pub objects: usize,
     /// One line per problem (object and what is wrong).
     pub errors: Vec<String>,
+    /// The objects found corrupt or unreadable (what `fsck --delete` removes).
+    pub bad: Vec<(Checksum, ObjectType)>,
+    /// Every commit checked (what `fsck --delete` marks partial so that a pull repairs it).
+    pub checked_commits: Vec<Checksum>,
 }
 
 fn verify_meta(store: &Store, c: &Checksum, t: ObjectType) -> Result<Vec<u8>, String> {
@@ -87,7 +91,10 @@ pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
                 trees.push(cm.root_tree);
                 metas.insert(cm.root_meta);
             }
-            Err(e) => rep.errors.push(e),
+            Err(e) => {
+                rep.errors.push(e);
+                rep.bad.push((c, ObjectType::Commit));
+            }
         }
     }
     let mut seen_trees = HashSet::new();
@@ -106,7 +113,10 @@ pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
                     metas.insert(mc);
                 }
             }
-            Err(e) => rep.errors.push(e),
+            Err(e) => {
+                rep.errors.push(e);
+                rep.bad.push((t, ObjectType::DirTree));
+            }
         }
     }
     for m in &metas {
@@ -116,15 +126,20 @@ pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
                 .map_err(|e| format!("dirmeta {m}: {e}"))
         }) {
             rep.errors.push(e);
+            rep.bad.push((*m, ObjectType::DirMeta));
         }
     }
     let files: Vec<_> = files.into_iter().collect();
-    let mut ferrs: Vec<String> = files
+    let mut ferrs: Vec<(String, Checksum)> = files
         .par_iter()
-        .filter_map(|c| verify_file(store, c).err())
+        .filter_map(|c| verify_file(store, c).err().map(|e| (e, *c)))
         .collect();
     ferrs.sort();
-    rep.errors.extend(ferrs);
+    for (e, c) in ferrs {
+        rep.errors.push(e);
+        rep.bad.push((c, ObjectType::File));
+    }
+    rep.checked_commits = seen_commits.iter().copied().collect();
     rep.objects = seen_commits.len() + seen_trees.len() + metas.len() + files.len();
     Ok(rep)
 }

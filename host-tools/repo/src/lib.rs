@@ -16,6 +16,7 @@
 
 pub mod checkout;
 pub mod commit;
+pub mod diff;
 pub mod fsck;
 pub mod gvariant;
 pub mod inflate;
@@ -99,8 +100,17 @@ impl Repo {
         self.store.mode
     }
 
-    /// Resolves a ref (`name`, `remote:name`), a full checksum, or either followed by `^` (parent).
+    /// Resolves a rev as ostree's `resolve_rev` does: a full checksum; a unique prefix of a commit
+    /// object's checksum; `REV^` (the parent); `remote:name`; or `name`, looked up in `refs/heads`, then
+    /// `refs/remotes/name` (`origin/master`), then in each remote's refs (`master` finds
+    /// `origin:master`).
     pub fn resolve_rev(&self, rev: &str) -> Result<Checksum, RepoError> {
+        if let Some(c) = Checksum::from_hex(rev) {
+            return Ok(c);
+        }
+        if let Some(c) = self.resolve_partial_checksum(rev)? {
+            return Ok(c);
+        }
         if let Some(base) = rev.strip_suffix('^') {
             let c = self.resolve_rev(base)?;
             return self
@@ -108,15 +118,36 @@ impl Repo {
                 .parent
                 .ok_or_else(|| RepoError::UnknownRef(format!("{rev} (commit {c} has no parent)")));
         }
-        if let Some(c) = Checksum::from_hex(rev) {
-            return Ok(c);
-        }
         if store::validate_ref(rev).is_err() {
             return Err(RepoError::UnknownRef(rev.to_string()));
         }
-        self.store
-            .read_ref(rev)?
-            .ok_or_else(|| RepoError::UnknownRef(rev.to_string()))
+        if let Some(c) = self.store.read_ref(rev)? {
+            return Ok(c);
+        }
+        if !rev.contains(':') {
+            if let Some(c) = self.store.find_ref_in_remotes(rev)? {
+                return Ok(c);
+            }
+        }
+        Err(RepoError::UnknownRef(rev.to_string()))
+    }
+
+    /// A lowercase-hex string of at most 64 characters names the one commit object whose checksum starts
+    /// with it (ostree's partial checksums); `None` when no commit matches or `rev` is not such a string.
+    fn resolve_partial_checksum(&self, rev: &str) -> Result<Option<Checksum>, RepoError> {
+        if rev.len() > 64 || !rev.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Ok(None);
+        }
+        let found = self.store.commits_starting_with(rev)?;
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            _ => Err(RepoError::Usage(format!(
+                "Refspec {rev} not unique ({} commits start with it): give more characters",
+                found.len()
+            ))),
+        }
     }
 
     /// Reads and parses a commit object.

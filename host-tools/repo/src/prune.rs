@@ -1,4 +1,5 @@
-//! `prune --refs-only [--keep-younger-than]`: delete objects not reachable from the refs.
+//! `prune`: delete objects not reachable from any commit object (ostree's default), or with
+//! `--refs-only [--keep-younger-than]` from the refs.
 
 use super::objects::{Checksum, Commit, DirTree, ObjectType};
 use super::store::{fsync_dir, Mode, Store};
@@ -32,9 +33,27 @@ pub fn prune_refs_only(
     store: &Store,
     keep_younger_than: Option<u64>,
 ) -> Result<PruneReport, RepoError> {
+    let heads = store.list_refs()?.into_iter().map(|r| r.1).collect();
+    prune_from(store, heads, keep_younger_than)
+}
+
+/// ostree's `prune` without `--refs-only`: every commit object in the repository is kept with all it
+/// references, whether a ref names it or not; what no commit reaches (the leftovers of an interrupted
+/// commit, objects of deleted commits) is deleted.
+pub fn prune_unreachable(store: &Store) -> Result<PruneReport, RepoError> {
+    let mut heads = store.list_refs()?.into_iter().map(|r| r.1).collect::<Vec<_>>();
+    heads.extend(store.commits_starting_with("")?);
+    prune_from(store, heads, None)
+}
+
+fn prune_from(
+    store: &Store,
+    heads: Vec<Checksum>,
+    keep_younger_than: Option<u64>,
+) -> Result<PruneReport, RepoError> {
     let mut keep: HashSet<(Checksum, ObjectType)> = HashSet::new();
     let mut trees = Vec::new();
-    for (_, head) in store.list_refs()? {
+    for head in heads {
         let mut cur = Some(head);
         let mut first = true;
         while let Some(c) = cur.take() {

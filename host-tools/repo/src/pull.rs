@@ -91,6 +91,20 @@ impl Source {
         }
     }
 
+    /// Whether the source holds this commit object (a 404 or an error reading it: no).
+    fn has_commit(&self, c: &Checksum) -> bool {
+        match self {
+            Source::Local(s) => s.has_object(c, ObjectType::Commit),
+            _ => matches!(
+                self.get(
+                    &Self::meta_rel(c, ObjectType::Commit),
+                    &Arc::new(AtomicU64::new(0))
+                ),
+                Ok(Some(_))
+            ),
+        }
+    }
+
     /// GETs a file relative to the repo root; `None` on 404 / not found.
     fn get(
         &self,
@@ -422,12 +436,25 @@ impl Puller<'_> {
 }
 
 /// Pulls `refs` (names on the source) into `dest`; each ref is stored as `local_prefix + name`
-/// (`"REMOTE:"` for remotes, `""` for pull-local). Returns the stats.
+/// (`"REMOTE:"` for remotes, `""` for pull-local and `--mirror`). Returns the stats.
 pub fn pull(
     dest: &Store,
     src: &Source,
     refs: &[String],
     local_prefix: &str,
+) -> Result<PullStats, RepoError> {
+    pull_with_depth(dest, src, refs, local_prefix, 0)
+}
+
+/// [`pull`] plus up to `depth` ancestors of each commit (`-1`: all), as ostree's `pull --depth=N`. An
+/// ancestor the source does not have ends the walk (ostree's history ends there too: `log` then shows
+/// "History beyond this commit not fetched").
+pub fn pull_with_depth(
+    dest: &Store,
+    src: &Source,
+    refs: &[String],
+    local_prefix: &str,
+    depth: i64,
 ) -> Result<PullStats, RepoError> {
     if src_is_same(dest, src) {
         return Err(RepoError::Usage(
@@ -460,10 +487,23 @@ pub fn pull(
         resolved.push((r.clone(), src.resolve(r)?));
     }
     for (name, c) in &resolved {
-        if let Err(e) = p.pull_commit(c, &progress) {
-            // Keep what was fetched and verified: the next pull resumes from it.
-            let _ = txn.finish();
-            return Err(e);
+        let mut cur = Some(*c);
+        let mut left = depth;
+        while let Some(commit) = cur.take() {
+            if let Err(e) = p.pull_commit(&commit, &progress) {
+                // Keep what was fetched and verified: the next pull resumes from it.
+                let _ = txn.finish();
+                return Err(e);
+            }
+            if left == 0 {
+                break;
+            }
+            left -= 1;
+            let cm = Commit::parse(&txn.read_meta(&commit, ObjectType::Commit)?)
+                .map_err(|e| RepoError::Fetch(format!("commit {commit}: {e}")))?;
+            cur = cm.parent.filter(|parent| {
+                txn.has_object(parent, ObjectType::Commit) || src.has_commit(parent)
+            });
         }
         dest.write_ref(&format!("{local_prefix}{name}"), c)?;
     }

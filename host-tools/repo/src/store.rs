@@ -11,7 +11,7 @@ use flate2::Compression;
 use sha2::Digest;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Repository modes (the `mode=` key of `[core]` in `config`).
@@ -116,12 +116,16 @@ pub fn fsync_dir(dir: &Path) -> Result<(), RepoError> {
         .map_err(|e| io_err(dir, "fsync directory", e))
 }
 
-/// Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
+/// Writes `data` to `path` atomically (mode 0644): temp file in the same dir, fsync, rename, fsync dir.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RepoError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(|e| io_err(dir, "create temp file", e))?;
-    tmp.write_all(data)
+    // 0644 whatever the umask, as ostree writes config, refs and summary: a web server running as
+    // another user (nginx's www-data) must be able to read them.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .and_then(|_| tmp.write_all(data))
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| io_err(path, "write", e))?;
     tmp.persist(path)
@@ -706,6 +710,67 @@ impl Store {
             }
         })?;
         fsync_dir(p.parent().unwrap_or(&self.path))
+    }
+
+    /// `name` under any remote (`refs/remotes/*/name`), as ostree's fallback for a ref with no local
+    /// match: the first remote in directory order that has it.
+    pub fn find_ref_in_remotes(&self, name: &str) -> Result<Option<Checksum>, RepoError> {
+        let remotes = self.path.join("refs/remotes");
+        let Ok(rd) = fs::read_dir(&remotes) else {
+            return Ok(None);
+        };
+        for e in rd.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let p = e.path().join(name);
+            match fs::read_to_string(&p) {
+                Ok(s) => {
+                    return Checksum::from_hex(s.trim()).map(Some).ok_or_else(|| {
+                        RepoError::Corrupt(format!("{}: not a checksum", p.display()))
+                    })
+                }
+                Err(er)
+                    if er.kind() == io::ErrorKind::NotFound
+                        || er.kind() == io::ErrorKind::IsADirectory =>
+                {
+                    continue
+                }
+                Err(er) => return Err(io_err(&p, "read ref", er)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every commit object whose checksum starts with the lowercase-hex `prefix`.
+    pub fn commits_starting_with(&self, prefix: &str) -> Result<Vec<Checksum>, RepoError> {
+        let objs = self.path.join("objects");
+        let dirs: Vec<String> = if prefix.len() >= 2 {
+            vec![prefix[..2].to_string()]
+        } else {
+            let rd = fs::read_dir(&objs).map_err(|e| io_err(&objs, "read directory", e))?;
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.len() == 2 && n.starts_with(prefix))
+                .collect()
+        };
+        let mut out = Vec::new();
+        for d in dirs {
+            let Ok(rd) = fs::read_dir(objs.join(&d)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(rest) = name.strip_suffix(".commit") {
+                    let hex = format!("{d}{rest}");
+                    if hex.starts_with(prefix) {
+                        out.extend(Checksum::from_hex(&hex));
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// All refs: local ones as `name`, remote ones as `remote:name`, sorted.

@@ -24,8 +24,10 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[Z|+HH:MM|-HH:MM]` (space allowed for `T`; no zone = UTC) or `@SECONDS`.
+/// Parses `YYYY-MM-DDTHH:MM:SS[Z|+HH:MM|-HH:MM|+HHMM| UTC]` (space allowed for `T`; no zone = UTC) or
+/// `@SECONDS`: the forms ostree's date parser takes that scripts use (`'2021-05-06 07:08:09 UTC'`).
 pub fn parse_timestamp(s: &str) -> Option<u64> {
+    let s = s.trim();
     if let Some(n) = s.strip_prefix('@') {
         return n.parse().ok();
     }
@@ -51,9 +53,9 @@ pub fn parse_timestamp(s: &str) -> Option<u64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    let rest = &s[19..];
+    let rest = s.get(19..)?.trim_start();
     let off = match rest {
-        "" | "Z" => 0,
+        "" | "Z" | "UTC" | "GMT" => 0,
         _ => {
             let sign = match rest.as_bytes().first()? {
                 b'+' => 1,
@@ -97,5 +99,7 @@ mod tests {
         );
         assert_eq!(format_utc(1577836800), "2020-01-01 00:00:00 +0000");
         assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_timestamp("2021-05-06 07:08:09 UTC"), Some(1620284889));
+        assert_eq!(parse_timestamp("2021-05-06 08:08:09 +0100"), Some(1620284889));
     }
 }

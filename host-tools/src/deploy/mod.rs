@@ -6,6 +6,7 @@ pub mod board;
 pub mod bootfiles;
 pub mod bootfs;
 pub mod counters;
+pub mod etc_merge;
 pub mod fdtcheck;
 pub mod image;
 pub mod layout;

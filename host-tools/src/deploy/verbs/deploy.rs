@@ -3,6 +3,7 @@
 use super::{Admin, DeployOptions};
 use crate::deploy::bootfiles;
 use crate::deploy::counters;
+use crate::deploy::etc_merge;
 use crate::deploy::fdtcheck;
 use crate::deploy::layout::{write_atomic, DeploymentId};
 use crate::deploy::loader::{self, OwnedEntry};
@@ -43,8 +44,10 @@ impl Admin<'_> {
         let deploy_dir = self.sysroot.stateroot(&os).join("deploy");
         let staging = deploy_dir.join(format!(".staging-{commit}"));
         let _ = std::fs::remove_dir_all(&staging);
+        let merge_from = self.merge_deployment(&os, &config);
         let prepared = (|| -> Result<bootfiles::BootFiles> {
             source.checkout(&commit, &staging)?;
+            self.prepare_etc(&staging, merge_from.as_ref())?;
             let files = bootfiles::find(&staging, &opts.refspec, self.board.as_ref())?;
             if let Some((dtb, from)) = &files.fdt {
                 if !opts.force {
@@ -160,6 +163,44 @@ impl Admin<'_> {
         self.drop_development_unlocks()?;
         self.cleanup()?;
         Ok(id)
+    }
+
+    /// ostree's merge deployment: the booted one when it belongs to `os`, else the default, else the
+    /// fallback of `os` (what the boot configuration names).
+    fn merge_deployment(&self, os: &str, config: &Option<loader::Config>) -> Option<DeploymentId> {
+        let exists = |d: &DeploymentId| d.os == os && self.sysroot.deployment_dir(d).is_dir();
+        if let Some(b) = self.booted().filter(exists) {
+            return Some(b);
+        }
+        let c = config.as_ref()?;
+        [Some(&c.primary), c.fallback.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.deployment())
+            .find(exists)
+    }
+
+    /// The new deployment's /etc (etc_merge): /usr/etc copied, then the merge deployment's local
+    /// changes applied; ostree's "Copying /etc changes" line is printed. Made durable before the
+    /// checkout is renamed into place.
+    fn prepare_etc(
+        &self,
+        staging: &std::path::Path,
+        merge_from: Option<&DeploymentId>,
+    ) -> Result<()> {
+        etc_merge::prepare(staging)?;
+        if let Some(m) = merge_from {
+            let dir = self.sysroot.deployment_dir(m);
+            if let Some(changes) = etc_merge::merge(&dir, staging)
+                .with_context(|| format!("merging /etc of {} into the new deployment", m.short()))?
+            {
+                println!("{}", changes.message());
+            }
+        }
+        let f = std::fs::File::open(staging)
+            .with_context(|| format!("cannot open {}", staging.display()))?;
+        rustix::fs::syncfs(&f).with_context(|| format!("syncfs {}", staging.display()))?;
+        Ok(())
     }
 
     /// A deploy ends every `unlock` without `--hotfix`.
