@@ -156,8 +156,14 @@ fn scenario(boot_is_image: bool) {
         format!("ostree={v2_path} console=ttyS0,115200 rootwait quiet")
     );
     let text = cli.ok(&["status", "--cmdline", cl]);
+    // ostree's lines: the booted deployment starred, the new default pending; then atomboot's roles.
+    let lines: Vec<&str> = text.lines().collect();
     assert!(
-        text.contains("(default) [pending]") && text.contains("[booted, rollback]"),
+        lines[0].ends_with(" (pending)") && lines[0].starts_with("  ") && text.contains("\n* "),
+        "{text}"
+    );
+    assert!(
+        text.contains(" default\n") && text.contains(" fallback\n"),
         "{text}"
     );
 

@@ -2,6 +2,7 @@
 
 use super::store::{write_atomic, Store};
 use super::RepoError;
+use std::path::{Path, PathBuf};
 
 /// A configured remote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,9 +18,74 @@ fn section(name: &str) -> String {
 
 /// Lists remotes from the config text.
 pub fn list(store: &Store) -> Vec<Remote> {
+    parse_remotes(&store.config)
+}
+
+/// The remotes of `config` and then of each `*.conf` file of `remotes_d` in name order (ostree's
+/// `/etc/ostree/remotes.d` of a system repository); a name defined twice is an error naming both
+/// places, as in ostree.
+pub fn list_in(store: &Store, remotes_d: Option<&Path>) -> Result<Vec<Remote>, RepoError> {
+    let mut out = list(store);
+    let Some(dir) = remotes_d else {
+        return Ok(out);
+    };
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => {
+            return Err(RepoError::Io {
+                path: dir.to_path_buf(),
+                what: "list remotes".into(),
+                source: e,
+            })
+        }
+    };
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| RepoError::Io {
+            path: f.clone(),
+            what: "read remote configuration".into(),
+            source: e,
+        })?;
+        for r in parse_remotes(&text) {
+            if out.iter().any(|o| o.name == r.name) {
+                return Err(RepoError::Usage(format!(
+                    "{}: remote {:?} is already defined in {}/config or an earlier file: remove one of them",
+                    f.display(),
+                    r.name,
+                    store.path.display()
+                )));
+            }
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Finds a remote by name in `config` and `remotes_d` (see [`list_in`]).
+pub fn get_in(store: &Store, name: &str, remotes_d: Option<&Path>) -> Result<Remote, RepoError> {
+    list_in(store, remotes_d)?
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| {
+            RepoError::Usage(format!(
+                "remote {name:?} is not configured in {}/config{} (add it with `remote add {name} URL`)",
+                store.path.display(),
+                remotes_d
+                    .map(|d| format!(" or {}", d.display()))
+                    .unwrap_or_default()
+            ))
+        })
+}
+
+fn parse_remotes(config: &str) -> Vec<Remote> {
     let mut out: Vec<Remote> = Vec::new();
     let mut cur: Option<Remote> = None;
-    for line in store.config.lines() {
+    for line in config.lines() {
         let l = line.trim();
         if l.starts_with('[') {
             out.extend(cur.take());

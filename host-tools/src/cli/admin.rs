@@ -9,9 +9,10 @@ use std::process::ExitCode;
 /// Where the sysroot and the boot partition are.
 #[derive(Debug, Args)]
 pub struct Where {
-    /// The sysroot (root file system holding /ostree). Default: / (a running system).
-    #[arg(long, global = true, default_value = "/")]
-    sysroot: PathBuf,
+    /// The sysroot (root file system holding /ostree). Default: $OSTREE_SYSROOT, else / (a running
+    /// system), as ostree.
+    #[arg(long, global = true)]
+    sysroot: Option<PathBuf>,
     /// The FAT boot partition: a mounted directory or an image file (bare FAT or an MBR disk image).
     /// Default: SYSROOT/boot.
     #[arg(long, global = true)]
@@ -143,10 +144,18 @@ pub struct AdminArgs {
     cmd: AdminCommand,
 }
 
+impl Where {
+    fn sysroot(&self) -> PathBuf {
+        self.sysroot
+            .clone()
+            .unwrap_or_else(super::repo_compat::default_sysroot)
+    }
+}
+
 fn board_of(place: &Where) -> Result<Option<deploy::board::BoardInfo>> {
     let name = match &place.board {
         Some(b) => Some(b.clone()),
-        None => std::fs::read_to_string(Sysroot::new(&physical_root(&place.sysroot)).board_file())
+        None => std::fs::read_to_string(Sysroot::new(&physical_root(&place.sysroot())).board_file())
             .ok()
             .map(|s| s.trim().to_string()),
     };
@@ -161,7 +170,7 @@ fn board_of(place: &Where) -> Result<Option<deploy::board::BoardInfo>> {
 fn cmdline_of(place: &Where) -> Result<Option<String>> {
     let path = match &place.cmdline {
         Some(p) => Some(p.clone()),
-        None if place.sysroot == Path::new("/") => Some(PathBuf::from("/proc/cmdline")),
+        None if place.sysroot() == Path::new("/") => Some(PathBuf::from("/proc/cmdline")),
         None => None,
     };
     path.map(|p| {
@@ -186,11 +195,12 @@ fn physical_root(given: &Path) -> PathBuf {
 /// Runs an admin verb.
 pub fn run(args: AdminArgs) -> Result<ExitCode> {
     let place = &args.place;
-    let root = physical_root(&place.sysroot);
+    let sysroot = place.sysroot();
+    let root = physical_root(&sysroot);
     let boot_path = place
         .boot
         .clone()
-        .unwrap_or_else(|| place.sysroot.join("boot"));
+        .unwrap_or_else(|| sysroot.join("boot"));
     match &args.cmd {
         AdminCommand::InitFs { dir } => {
             deploy::verbs::init_fs(dir, place.board.as_deref())?;
@@ -286,12 +296,15 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             Some(&tree)
         }
         None => {
+            // Remotes also come from the sysroot's /etc/ostree/remotes.d (where ostree and Yocto
+            // images put them on a device).
             repo = deploy::source::RepoSource::new(
                 &place
                     .repo
                     .clone()
                     .unwrap_or_else(|| root.join("ostree/repo")),
-            );
+            )
+            .with_remotes_d(&sysroot.join("etc/ostree/remotes.d"));
             Some(&repo)
         }
     };
@@ -343,7 +356,7 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             }
         }
         AdminCommand::Unlock { hotfix } => {
-            let live = place.sysroot == Path::new("/") && place.cmdline.is_none();
+            let live = sysroot == Path::new("/") && place.cmdline.is_none();
             let (id, upper) = admin.unlock(hotfix, live)?;
             println!(
                 "{} unlocked ({}): /usr overlay upper directory {}{}",

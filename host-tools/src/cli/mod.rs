@@ -3,19 +3,19 @@
 mod admin;
 mod env;
 mod repo;
+mod repo_compat;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Repository used when --repo is not given (the system repo, as OSTree).
-pub const DEFAULT_REPO: &str = "/ostree/repo";
-
 /// Atomic, verified OS updates for U-Boot boards.
 #[derive(Debug, Parser)]
 #[command(name = "atomboot", version, about)]
 pub struct Cli {
-    /// Path to the OSTree repository (before or after the verb).
+    /// Path to the OSTree repository (before or after the verb). Default, as ostree: the current
+    /// directory when it is a repository, else $OSTREE_REPO, else $OSTREE_SYSROOT/ostree/repo, else
+    /// /ostree/repo.
     #[arg(long = "repo", global = true, value_name = "PATH")]
     repo: Option<PathBuf>,
     #[command(subcommand)]
@@ -42,9 +42,7 @@ pub fn main() -> ExitCode {
         Command::Env(cmd) => env::run(cmd),
         Command::Admin(args) => admin::run(*args),
         Command::Repo(cmd) => repo::run(
-            cli.repo
-                .as_deref()
-                .unwrap_or(std::path::Path::new(DEFAULT_REPO)),
+            &cli.repo.unwrap_or_else(repo_compat::default_repo),
             cmd,
         ),
     };

@@ -32,14 +32,20 @@ pub enum RepoCommand {
         /// KEY=VALUE string metadata (repeatable).
         #[arg(long = "add-metadata-string")]
         metadata: Vec<String>,
-        /// Commit time: YYYY-MM-DDTHH:MM:SSZ or @SECONDS (default: now).
+        /// Commit time: YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS UTC' or @SECONDS (default: now).
         #[arg(long)]
         timestamp: Option<String>,
+        /// Commit without a branch (the checksum is printed, no ref changes).
+        #[arg(long)]
+        orphan: bool,
+        /// Write nothing when the parent has the same tree (its checksum is printed).
+        #[arg(long = "skip-if-unchanged")]
+        skip_if_unchanged: bool,
         #[arg(long = "owner-uid")]
         owner_uid: Option<u32>,
         #[arg(long = "owner-gid")]
         owner_gid: Option<u32>,
-        /// dir=PATH (only the dir= form is supported).
+        /// dir=PATH or ref=REV (one tree).
         #[arg(long)]
         tree: Vec<String>,
         /// Directory to commit.
@@ -60,6 +66,9 @@ pub enum RepoCommand {
     Ls {
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// Only the directory itself, not its contents.
+        #[arg(short = 'd', long = "dironly")]
+        dironly: bool,
         #[arg(short = 'C', long)]
         checksum: bool,
         rev: String,
@@ -71,6 +80,9 @@ pub enum RepoCommand {
     Refs {
         #[arg(long)]
         delete: bool,
+        /// Keep the prefix in the names listed.
+        #[arg(long)]
+        list: bool,
         refs: Vec<String>,
     },
     /// Check a commit out to a directory.
@@ -81,24 +93,46 @@ pub enum RepoCommand {
         hardlink: bool,
         #[arg(long)]
         union: bool,
+        /// Check out only this path of the commit.
+        #[arg(long)]
+        subpath: Option<String>,
         rev: String,
         dest: Option<PathBuf>,
     },
     /// Verify every object reachable from the refs.
-    Fsck,
-    /// Regenerate (-u) or print (--view) the summary file.
+    Fsck {
+        /// Delete corrupted objects and mark their commits partial (a pull fetches them again).
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Regenerate (-u) or print (--view, the default) the summary file.
     Summary {
         #[arg(short = 'u', long = "update")]
         update: bool,
         #[arg(long)]
         view: bool,
+        /// Accepted as ostree's -v (debug output); changes nothing.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Extra arguments: ignored, as ostree ignores them.
+        #[arg(hide = true)]
+        ignored: Vec<String>,
     },
     /// Manage remotes.
     #[command(subcommand)]
     Remote(RemoteCommand),
     /// Pull refs from a remote: `pull REMOTE:REF` or `pull REMOTE REF...`.
-    Pull { remote: String, refs: Vec<String> },
-    /// Delete unreachable objects (only --refs-only is supported).
+    Pull {
+        /// Also fetch N parents of each commit (-1: the whole history).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        depth: i64,
+        /// Store the refs as local branches (refs/heads), as a mirror of the remote.
+        #[arg(long)]
+        mirror: bool,
+        remote: String,
+        refs: Vec<String>,
+    },
+    /// Delete objects no commit reaches (--refs-only: no ref reaches).
     Prune {
         #[arg(long = "refs-only")]
         refs_only: bool,
@@ -108,20 +142,36 @@ pub enum RepoCommand {
     },
     /// Copy refs and their objects from another local repository.
     PullLocal { src: PathBuf, refs: Vec<String> },
+    /// Read or change a key of the repository's config: `config get SECTION.KEY`, `config set
+    /// SECTION.KEY VALUE`.
+    #[command(subcommand)]
+    Config(super::repo_compat::ConfigCommand),
+    /// List the files that differ between two commits (one commit: against its parent).
+    Diff {
+        rev_a: String,
+        rev_b: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
-    /// Add a remote.
+    /// Add a remote: NAME URL [BRANCH...].
     Add {
         #[arg(long = "no-gpg-verify")]
         no_gpg_verify: bool,
+        /// Do nothing when the remote exists.
+        #[arg(long = "if-not-exists")]
+        if_not_exists: bool,
         /// KEY=VALUE option (repeatable).
         #[arg(long = "set")]
         set: Vec<String>,
         name: String,
         url: String,
+        /// Branches to pull by default (written as `branches=`).
+        branches: Vec<String>,
     },
+    /// Print a remote's URL.
+    ShowUrl { name: String },
     /// List remote names.
     List {
         #[arg(short = 'u', long = "show-urls")]
@@ -154,21 +204,17 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             parent,
             metadata,
             timestamp,
+            orphan: _,
+            skip_if_unchanged,
             owner_uid,
             owner_gid,
             tree,
             dir,
         } => {
             let repo = open(repo_path)?;
-            let mut dirs: Vec<PathBuf> = dir.into_iter().collect();
-            for t in tree {
-                match t.split_once('=') {
-                    Some(("dir", d)) => dirs.push(PathBuf::from(d)),
-                    _ => bail!("--tree={t}: only --tree=dir=PATH is supported"),
-                }
-            }
-            let [dir] = dirs.as_slice() else {
-                bail!("commit needs exactly one directory (DIR or --tree=dir=DIR)");
+            let trees = commit_trees(&repo, dir, &tree)?;
+            let [tree] = trees.as_slice() else {
+                bail!("commit needs exactly one tree (DIR, --tree=dir=DIR or --tree=ref=REV)");
             };
             let mut o = CommitOptions {
                 branch,
@@ -176,6 +222,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 body: body.unwrap_or_default(),
                 owner_uid,
                 owner_gid,
+                skip_if_unchanged,
                 ..Default::default()
             };
             for kv in metadata {
@@ -196,11 +243,16 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             }
             o.timestamp = match timestamp {
                 Some(t) => parse_timestamp(&t).ok_or_else(|| {
-                    anyhow!("--timestamp={t}: expected YYYY-MM-DDTHH:MM:SSZ or @SECONDS")
+                    anyhow!("--timestamp={t}: expected YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS UTC' or @SECONDS")
                 })?,
-                None => now(),
+                None => commit_time(),
             };
-            let c = repo.commit(dir, &o)?;
+            let c = match tree {
+                CommitTree::Dir(dir) => repo.commit(dir, &o)?,
+                CommitTree::Root(t, m) => {
+                    atomboot_repo::commit::commit_tree(&repo.store, (*t, *m), &o)?
+                }
+            };
             writeln!(out, "{c}")?;
         }
         RepoCommand::Log { rev } => {
@@ -242,6 +294,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
         }
         RepoCommand::Ls {
             recursive,
+            dironly,
             checksum,
             rev,
             paths,
@@ -257,6 +310,9 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 let abs = format!("/{}", p.trim_matches('/'));
                 let node = repo.lookup_path(&c, &abs)?;
                 ls_node(&repo, &node, &abs, checksum, &mut out)?;
+                if dironly {
+                    continue;
+                }
                 if let Node::Dir(t, _) = node {
                     ls_children(&repo, &t, &abs, recursive, checksum, &mut out)?;
                 }
@@ -267,7 +323,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             let c = repo.resolve_rev(&rev)?;
             out.write_all(&repo.read_file(&c, &path)?)?;
         }
-        RepoCommand::Refs { delete, refs } => {
+        RepoCommand::Refs { delete, list, refs } => {
             let repo = open(repo_path)?;
             if delete {
                 if refs.is_empty() {
@@ -277,10 +333,8 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     repo.store.delete_ref(r)?;
                 }
             } else {
-                for (name, _) in repo.store.list_refs()? {
-                    if refs.is_empty() || refs.iter().any(|p| name.starts_with(p.as_str())) {
-                        writeln!(out, "{name}")?;
-                    }
+                for name in super::repo_compat::list_refs(&repo, &refs, list)? {
+                    writeln!(out, "{name}")?;
                 }
             }
         }
@@ -288,27 +342,31 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             user_mode,
             hardlink,
             union,
+            subpath,
             rev,
             dest,
         } => {
             let repo = open(repo_path)?;
             let c = repo.resolve_rev(&rev)?;
             let dest = dest.unwrap_or_else(|| PathBuf::from(&rev));
-            repo.checkout(
-                &c,
-                &dest,
-                &CheckoutOptions {
-                    user_mode,
-                    hardlink,
-                    union,
-                },
-            )?;
+            let o = CheckoutOptions {
+                user_mode,
+                hardlink,
+                union,
+            };
+            match subpath.as_deref() {
+                None | Some("/") => repo.checkout(&c, &dest, &o)?,
+                Some(sub) => checkout_subpath(&repo, &c, sub, &dest, &o)?,
+            }
         }
-        RepoCommand::Fsck => {
+        RepoCommand::Fsck { delete } => {
             let repo = open(repo_path)?;
             let rep = repo.fsck()?;
             for e in &rep.errors {
                 eprintln!("error: {e}");
+            }
+            if delete && !rep.bad.is_empty() {
+                super::repo_compat::fsck_delete(repo_path, &repo, &rep)?;
             }
             if !rep.errors.is_empty() {
                 bail!(
@@ -325,15 +383,12 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 rep.commits, rep.objects
             )?;
         }
-        RepoCommand::Summary { update, view } => {
+        RepoCommand::Summary { update, view, .. } => {
             let repo = open(repo_path)?;
-            if !update && !view {
-                bail!("summary needs -u (update) or --view");
-            }
             if update {
                 atomboot_repo::summary::update(&repo.store, now())?;
             }
-            if view {
+            if view || !update {
                 let p = repo_path.join("summary");
                 let b = std::fs::read(&p)
                     .with_context(|| format!("{}: no summary (run summary -u)", p.display()))?;
@@ -357,14 +412,31 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
         }
         RepoCommand::Remote(rc) => {
             let mut repo = open(repo_path)?;
+            let remotes_d = super::repo_compat::remotes_d_for(repo_path);
+            let remotes_d = remotes_d.as_deref();
             match rc {
                 RemoteCommand::Add {
                     no_gpg_verify,
+                    if_not_exists,
                     set,
                     name,
                     url,
+                    branches,
                 } => {
+                    if if_not_exists
+                        && atomboot_repo::remote::list_in(&repo.store, remotes_d)?
+                            .iter()
+                            .any(|r| r.name == name)
+                    {
+                        return Ok(ExitCode::SUCCESS);
+                    }
                     let mut opts = Vec::new();
+                    if !branches.is_empty() {
+                        opts.push((
+                            "branches".to_string(),
+                            branches.iter().map(|b| format!("{b};")).collect::<String>(),
+                        ));
+                    }
                     for kv in set {
                         let (k, v) = kv
                             .split_once('=')
@@ -376,8 +448,12 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     }
                     atomboot_repo::remote::add(&mut repo.store, &name, &url, &opts)?;
                 }
+                RemoteCommand::ShowUrl { name } => {
+                    let r = atomboot_repo::remote::get_in(&repo.store, &name, remotes_d)?;
+                    writeln!(out, "{}", r.url)?;
+                }
                 RemoteCommand::List { show_urls } => {
-                    for r in atomboot_repo::remote::list(&repo.store) {
+                    for r in atomboot_repo::remote::list_in(&repo.store, remotes_d)? {
                         if show_urls {
                             writeln!(out, "{}  {}", r.name, r.url)?;
                         } else {
@@ -389,7 +465,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     atomboot_repo::remote::delete(&mut repo.store, &name)?
                 }
                 RemoteCommand::Refs { name } => {
-                    let r = atomboot_repo::remote::get(&repo.store, &name)?;
+                    let r = atomboot_repo::remote::get_in(&repo.store, &name, remotes_d)?;
                     let src = atomboot_repo::pull::Source::from_url(&r.url)?;
                     let refs = src.summary_refs()?;
                     if refs.is_empty() {
@@ -401,7 +477,12 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 }
             }
         }
-        RepoCommand::Pull { remote, refs } => {
+        RepoCommand::Pull {
+            depth,
+            mirror,
+            remote,
+            refs,
+        } => {
             let repo = open(repo_path)?;
             let (remote, refs) = match remote.split_once(':') {
                 Some((r, first)) => {
@@ -414,9 +495,15 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             if refs.is_empty() {
                 bail!("pull needs REMOTE:REF or REMOTE REF");
             }
-            let r = atomboot_repo::remote::get(&repo.store, &remote)?;
+            let remotes_d = super::repo_compat::remotes_d_for(repo_path);
+            let r = atomboot_repo::remote::get_in(&repo.store, &remote, remotes_d.as_deref())?;
             let src = atomboot_repo::pull::Source::from_url(&r.url)?;
-            let st = atomboot_repo::pull::pull(&repo.store, &src, &refs, &format!("{remote}:"))?;
+            let prefix = if mirror {
+                String::new()
+            } else {
+                format!("{remote}:")
+            };
+            let st = atomboot_repo::pull::pull_with_depth(&repo.store, &src, &refs, &prefix, depth)?;
             report_pull(&st, &mut out)?;
         }
         RepoCommand::Prune {
@@ -424,16 +511,18 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             keep_younger_than,
         } => {
             let repo = open(repo_path)?;
-            if !refs_only {
-                bail!("prune: only --refs-only is supported");
-            }
             let cutoff = match keep_younger_than {
                 Some(t) => Some(parse_timestamp(&t).ok_or_else(|| {
                     anyhow!("--keep-younger-than={t}: expected YYYY-MM-DDTHH:MM:SSZ or @SECONDS")
                 })?),
                 None => None,
             };
-            let r = atomboot_repo::prune::prune_refs_only(&repo.store, cutoff)?;
+            // As ostree: --keep-younger-than implies --refs-only.
+            let r = if refs_only || cutoff.is_some() {
+                atomboot_repo::prune::prune_refs_only(&repo.store, cutoff)?
+            } else {
+                atomboot_repo::prune::prune_unreachable(&repo.store)?
+            };
             writeln!(out, "Total objects: {}", r.total)?;
             if r.deleted == 0 {
                 writeln!(out, "No unreachable objects")?;
@@ -465,8 +554,77 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             )?;
             report_pull(&st, &mut out)?;
         }
+        RepoCommand::Config(c) => super::repo_compat::config(repo_path, c, &mut out)?,
+        RepoCommand::Diff { rev_a, rev_b } => {
+            super::repo_compat::diff(repo_path, &rev_a, rev_b.as_deref(), &mut out)?
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `commit` commits: a directory, or the root of an existing commit (`--tree=ref=REV`).
+enum CommitTree {
+    Dir(PathBuf),
+    Root(Checksum, Checksum),
+}
+
+fn commit_trees(repo: &Repo, dir: Option<PathBuf>, tree: &[String]) -> Result<Vec<CommitTree>> {
+    let mut trees: Vec<CommitTree> = dir.into_iter().map(CommitTree::Dir).collect();
+    for t in tree {
+        match t.split_once('=') {
+            Some(("dir", d)) => trees.push(CommitTree::Dir(PathBuf::from(d))),
+            Some(("ref", r)) => {
+                let c = repo
+                    .resolve_rev(r)
+                    .with_context(|| format!("--tree={t}"))?;
+                let cm = repo.read_commit(&c)?;
+                trees.push(CommitTree::Root(cm.root_tree, cm.root_meta));
+            }
+            _ => bail!("--tree={t}: expected --tree=dir=PATH or --tree=ref=REV"),
+        }
+    }
+    Ok(trees)
+}
+
+/// `checkout --subpath=PATH`: only that directory (or file) of the commit.
+fn checkout_subpath(
+    repo: &Repo,
+    c: &Checksum,
+    sub: &str,
+    dest: &Path,
+    o: &CheckoutOptions,
+) -> Result<()> {
+    match repo.lookup_path(c, sub)? {
+        Node::Dir(t, m) => {
+            atomboot_repo::checkout::checkout_tree(&repo.store, &t, &m, dest, o)?;
+        }
+        Node::File(_) => {
+            let data = repo.read_file(c, sub)?;
+            let (h, _, _) = match repo.lookup_path(c, sub)? {
+                Node::File(f) => repo.store.open_content(&f)?,
+                Node::Dir(..) => unreachable!(),
+            };
+            if h.is_symlink() {
+                std::os::unix::fs::symlink(&h.symlink, dest)
+                    .with_context(|| format!("cannot create {}", dest.display()))?;
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::write(dest, data)
+                    .with_context(|| format!("cannot write {}", dest.display()))?;
+                std::fs::set_permissions(dest, std::fs::Permissions::from_mode(h.mode & 0o7777))
+                    .with_context(|| format!("cannot chmod {}", dest.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A commit's default time: `$SOURCE_DATE_EPOCH` when set (reproducible builds, as ostree), else now.
+fn commit_time() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(now)
 }
 
 fn now() -> u64 {

@@ -213,6 +213,8 @@ impl CommitSource for OstreeCliSource {
 /// The in-house OSTree-compatible repository (`atomboot_repo`): what `atomboot admin` deploys from.
 pub struct RepoSource {
     path: PathBuf,
+    /// A directory of `*.conf` remote definitions used beside the repository's config.
+    remotes_d: Option<PathBuf>,
 }
 
 impl RepoSource {
@@ -221,7 +223,14 @@ impl RepoSource {
     pub fn new(path: &Path) -> RepoSource {
         RepoSource {
             path: path.to_path_buf(),
+            remotes_d: None,
         }
+    }
+
+    /// Remotes are also read from `*.conf` files in `dir` (`SYSROOT/etc/ostree/remotes.d`).
+    pub fn with_remotes_d(mut self, dir: &Path) -> RepoSource {
+        self.remotes_d = Some(dir.to_path_buf());
+        self
     }
 
     fn open(&self) -> Result<atomboot_repo::Repo> {
@@ -288,7 +297,7 @@ impl CommitSource for RepoSource {
             return Ok(());
         };
         let repo = self.open()?;
-        let r = atomboot_repo::remote::get(&repo.store, remote)?;
+        let r = atomboot_repo::remote::get_in(&repo.store, remote, self.remotes_d.as_deref())?;
         let src = atomboot_repo::pull::Source::from_url(&r.url)
             .with_context(|| format!("remote {remote} ({})", r.url))?;
         atomboot_repo::pull::pull(

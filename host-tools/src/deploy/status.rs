@@ -40,6 +40,9 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
                     .find_map(|l| l.strip_prefix("refspec=").map(str::to_string))
             });
         let info = admin.source.and_then(|src| src.info(&id.commit).ok());
+        let unlocked = std::fs::read_to_string(admin.sysroot.unlock_file(id))
+            .ok()
+            .map(|u| u.trim().to_string());
         deps.push(json!({
             "version": info.as_ref().and_then(|i| i.version.clone()),
             "subject": info.as_ref().map(|i| i.subject.clone()),
@@ -53,6 +56,7 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
             "pending": role == "default" && booted.is_some() && !is_booted,
             "rollback": role == "fallback",
             "origin": origin,
+            "unlocked": unlocked,
             "bootargs": entry.as_ref().map(|e| e.bootargs.clone()),
             "boot_files_ok": files_ok,
             "failed": failed.iter().find(|(c, _)| *c == id.commit).map(|(_, r)| r.clone()),
@@ -108,27 +112,57 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
     }))
 }
 
-/// The text form.
+/// The text form: first what `ostree admin status` prints for the same deployments (`*` on the booted
+/// one, `(pending)` and `(rollback)` around it, `Version:`, `Unlocked:`, `origin refspec:`), then
+/// atomboot's own lines: each deployment's place in the boot configuration, the last boot's slot and
+/// reason, and the counters.
 pub fn render_text(v: &Value) -> String {
     let mut out = String::new();
     let s = |x: &Value| x.as_str().map(str::to_string).unwrap_or_else(|| "-".into());
+    let deps: Vec<&Value> = v["deployments"].as_array().into_iter().flatten().collect();
+    // ostree's pending and rollback: only when booted, the nearest deployments of the booted
+    // stateroot before and after the booted one.
+    let booted_at = deps.iter().position(|d| d["booted"] == true);
+    let same_os = |i: usize| booted_at.is_some_and(|b| deps[i]["os"] == deps[b]["os"]);
+    let pending = booted_at.and_then(|b| (0..b).find(|&i| same_os(i)));
+    let rollback = booted_at.and_then(|b| (b + 1..deps.len()).find(|&i| same_os(i)));
+    if deps.is_empty() {
+        out.push_str("No deployments.\n");
+    }
+    for (i, d) in deps.iter().enumerate() {
+        let mark = if Some(i) == pending {
+            " (pending)"
+        } else if Some(i) == rollback {
+            " (rollback)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{} {} {}.{}{mark}\n",
+            if d["booted"] == true { '*' } else { ' ' },
+            s(&d["os"]),
+            s(&d["commit"]),
+            d["serial"],
+        ));
+        if let Some(v) = d["version"].as_str() {
+            out.push_str(&format!("    Version: {v}\n"));
+        }
+        if let Some(u) = d["unlocked"].as_str() {
+            out.push_str(&format!("    Unlocked: {u}\n"));
+        }
+        match d["origin"].as_str() {
+            Some(o) => out.push_str(&format!("    origin refspec: {o}\n")),
+            None => out.push_str("    origin: none\n"),
+        }
+    }
     if v["generation"].is_null() {
         out.push_str(&format!(
             "boot partition {}: no valid loader copy (nothing deployed)\n",
             s(&v["boot"])
         ));
     }
-    for d in v["deployments"].as_array().into_iter().flatten() {
+    for d in &deps {
         let mut marks = Vec::new();
-        if d["booted"] == true {
-            marks.push("booted".to_string());
-        }
-        if d["pending"] == true {
-            marks.push("pending".to_string());
-        }
-        if d["rollback"] == true {
-            marks.push("rollback".to_string());
-        }
         if d["boot_files_ok"] == false {
             marks.push("BOOT FILES DAMAGED".to_string());
         }
@@ -136,10 +170,10 @@ pub fn render_text(v: &Value) -> String {
             marks.push(format!("FAILED: {r}"));
         }
         out.push_str(&format!(
-            "{} {} {}.{} ({}){}\n",
+            "atomboot: {} {}:{}.{} {}{}\n",
             d["index"],
             s(&d["os"]),
-            s(&d["commit"]),
+            s(&d["commit"]).get(..12).unwrap_or("-"),
             d["serial"],
             s(&d["role"]),
             if marks.is_empty() {
@@ -148,12 +182,6 @@ pub fn render_text(v: &Value) -> String {
                 format!(" [{}]", marks.join(", "))
             }
         ));
-        if let Some(v) = d["version"].as_str() {
-            out.push_str(&format!("    version: {v}\n"));
-        }
-        if let Some(o) = d["origin"].as_str() {
-            out.push_str(&format!("    origin: {o}\n"));
-        }
     }
     let lb = &v["last_boot"];
     if let Some(e) = lb["error"].as_str() {
@@ -202,7 +230,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "last boot: slot fallback reason primary kernel: SHA-256 mismatch; bootcount 0 bootlimit 3 upgrade_available 0\n"
+            "No deployments.\nlast boot: slot fallback reason primary kernel: SHA-256 mismatch; bootcount 0 bootlimit 3 upgrade_available 0\n"
         );
     }
 

@@ -42,6 +42,9 @@ impl Admin<'_> {
 
         // Check the commit out beside the deployments, find and check its boot files.
         let deploy_dir = self.sysroot.stateroot(&os).join("deploy");
+        // A stateroot made by `ostree admin os-init` has no deploy/ yet.
+        std::fs::create_dir_all(&deploy_dir)
+            .with_context(|| format!("cannot create {}", deploy_dir.display()))?;
         let staging = deploy_dir.join(format!(".staging-{commit}"));
         let _ = std::fs::remove_dir_all(&staging);
         let merge_from = self.merge_deployment(&os, &config);

@@ -81,7 +81,7 @@ impl<'a> Admin<'a> {
 
     fn pick_os(&self, os: Option<&str>) -> Result<String> {
         if let Some(os) = os {
-            if !self.sysroot.stateroot(os).join("deploy").is_dir() {
+            if !self.sysroot.stateroot(os).is_dir() {
                 bail!(
                     "no stateroot {os:?} in {}: run `atomboot admin os-init {os}`",
                     self.sysroot.root.display()

@@ -5,7 +5,7 @@ use crate::deploy::layout::{write_atomic, DeploymentId};
 use anyhow::{anyhow, bail, Context, Result};
 
 impl Admin<'_> {
-    /// `admin unlock [--hotfix]`: marks the booted (or, offline, the default) deployment for a writable
+    /// `admin unlock [--hotfix]`: marks the booted deployment for a writable
     /// overlay on /usr (the initramfs mounts it; see docs/FORMATS.md) and, on a running system, mounts it
     /// now. Returns the deployment and the upper directory.
     pub fn unlock(
@@ -13,13 +13,13 @@ impl Admin<'_> {
         hotfix: bool,
         mount_now: bool,
     ) -> Result<(DeploymentId, std::path::PathBuf)> {
-        let id = match self.booted() {
-            Some(b) => b,
-            None => self
-                .config()?
-                .and_then(|c| c.primary.deployment())
-                .ok_or_else(|| anyhow!("no booted or default deployment to unlock"))?,
-        };
+        // As ostree: only the booted deployment can be unlocked (never the host's own /usr).
+        let id = self.booted().ok_or_else(|| {
+            anyhow!(
+                "not currently booted into an OSTree system (no ostree= deployment on the kernel command line); \
+                 on a device run it there, or pass --cmdline FILE naming the deployment"
+            )
+        })?;
         let marker = self.sysroot.unlock_file(&id);
         let mode = if hotfix { "hotfix" } else { "development" };
         if let Ok(cur) = std::fs::read_to_string(&marker) {
