@@ -43,7 +43,11 @@ fn entries(repo: &Repo, tree: &Checksum) -> Result<Vec<(String, Entry)>, RepoErr
         .into_iter()
         .map(|(n, c)| (n, Entry::File(c)))
         .collect();
-    v.extend(t.dirs.into_iter().map(|(n, tc, mc)| (n, Entry::Dir(tc, mc))));
+    v.extend(
+        t.dirs
+            .into_iter()
+            .map(|(n, tc, mc)| (n, Entry::Dir(tc, mc))),
+    );
     Ok(v)
 }
 
@@ -55,7 +59,12 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-fn add_all(repo: &Repo, tree: &Checksum, path: &str, out: &mut Vec<String>) -> Result<(), RepoError> {
+fn add_all(
+    repo: &Repo,
+    tree: &Checksum,
+    path: &str,
+    out: &mut Vec<String>,
+) -> Result<(), RepoError> {
     for (n, e) in entries(repo, tree)? {
         let p = join(path, &n);
         out.push(p.clone());
@@ -116,7 +125,10 @@ pub fn diff_commits(repo: &Repo, a: &Checksum, b: &Checksum) -> Result<TreeDiff,
     let cb = repo.read_commit(b)?;
     let mut d = TreeDiff::default();
     if !repo.store.has_object(&ca.root_tree, ObjectType::DirTree) {
-        return Err(RepoError::MissingObject(format!("dirtree {}", ca.root_tree)));
+        return Err(RepoError::MissingObject(format!(
+            "dirtree {}",
+            ca.root_tree
+        )));
     }
     diff_trees(repo, &ca.root_tree, &cb.root_tree, "/", &mut d)?;
     Ok(d)

@@ -135,7 +135,10 @@ impl Repo {
     /// A lowercase-hex string of at most 64 characters names the one commit object whose checksum starts
     /// with it (ostree's partial checksums); `None` when no commit matches or `rev` is not such a string.
     fn resolve_partial_checksum(&self, rev: &str) -> Result<Option<Checksum>, RepoError> {
-        if rev.len() > 64 || !rev.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        if rev.len() > 64
+            || !rev
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Ok(None);
         }

@@ -41,7 +41,11 @@ pub fn prune_refs_only(
 /// references, whether a ref names it or not; what no commit reaches (the leftovers of an interrupted
 /// commit, objects of deleted commits) is deleted.
 pub fn prune_unreachable(store: &Store) -> Result<PruneReport, RepoError> {
-    let mut heads = store.list_refs()?.into_iter().map(|r| r.1).collect::<Vec<_>>();
+    let mut heads = store
+        .list_refs()?
+        .into_iter()
+        .map(|r| r.1)
+        .collect::<Vec<_>>();
     heads.extend(store.commits_starting_with("")?);
     prune_from(store, heads, None)
 }

@@ -100,6 +100,9 @@ mod tests {
         assert_eq!(format_utc(1577836800), "2020-01-01 00:00:00 +0000");
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp("2021-05-06 07:08:09 UTC"), Some(1620284889));
-        assert_eq!(parse_timestamp("2021-05-06 08:08:09 +0100"), Some(1620284889));
+        assert_eq!(
+            parse_timestamp("2021-05-06 08:08:09 +0100"),
+            Some(1620284889)
+        );
     }
 }

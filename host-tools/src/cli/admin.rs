@@ -155,9 +155,11 @@ impl Where {
 fn board_of(place: &Where) -> Result<Option<deploy::board::BoardInfo>> {
     let name = match &place.board {
         Some(b) => Some(b.clone()),
-        None => std::fs::read_to_string(Sysroot::new(&physical_root(&place.sysroot())).board_file())
-            .ok()
-            .map(|s| s.trim().to_string()),
+        None => {
+            std::fs::read_to_string(Sysroot::new(&physical_root(&place.sysroot())).board_file())
+                .ok()
+                .map(|s| s.trim().to_string())
+        }
     };
     match name {
         None => Ok(None),
@@ -197,10 +199,7 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
     let place = &args.place;
     let sysroot = place.sysroot();
     let root = physical_root(&sysroot);
-    let boot_path = place
-        .boot
-        .clone()
-        .unwrap_or_else(|| sysroot.join("boot"));
+    let boot_path = place.boot.clone().unwrap_or_else(|| sysroot.join("boot"));
     match &args.cmd {
         AdminCommand::InitFs { dir } => {
             deploy::verbs::init_fs(dir, place.board.as_deref())?;

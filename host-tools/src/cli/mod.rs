@@ -41,10 +41,13 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Env(cmd) => env::run(cmd),
         Command::Admin(args) => admin::run(*args),
-        Command::Repo(cmd) => repo::run(
-            &cli.repo.unwrap_or_else(repo_compat::default_repo),
-            cmd,
-        ),
+        // As ostree: `init` never picks a default repository.
+        Command::Repo(repo::RepoCommand::Init { .. }) if cli.repo.is_none() => {
+            Err(anyhow::anyhow!(
+                "Command requires a --repo argument (init creates the repository at --repo=PATH)"
+            ))
+        }
+        Command::Repo(cmd) => repo::run(&cli.repo.unwrap_or_else(repo_compat::default_repo), cmd),
     };
     match result {
         Ok(code) => code,

@@ -453,9 +453,13 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     writeln!(out, "{}", r.url)?;
                 }
                 RemoteCommand::List { show_urls } => {
-                    for r in atomboot_repo::remote::list_in(&repo.store, remotes_d)? {
+                    // As ostree: sorted by name, URLs in one column.
+                    let mut remotes = atomboot_repo::remote::list_in(&repo.store, remotes_d)?;
+                    remotes.sort_by(|a, b| a.name.cmp(&b.name));
+                    let width = remotes.iter().map(|r| r.name.len()).max().unwrap_or(0);
+                    for r in remotes {
                         if show_urls {
-                            writeln!(out, "{}  {}", r.name, r.url)?;
+                            writeln!(out, "{:<width$}  {}", r.name, r.url)?;
                         } else {
                             writeln!(out, "{}", r.name)?;
                         }
@@ -503,7 +507,8 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             } else {
                 format!("{remote}:")
             };
-            let st = atomboot_repo::pull::pull_with_depth(&repo.store, &src, &refs, &prefix, depth)?;
+            let st =
+                atomboot_repo::pull::pull_with_depth(&repo.store, &src, &refs, &prefix, depth)?;
             report_pull(&st, &mut out)?;
         }
         RepoCommand::Prune {
@@ -574,9 +579,7 @@ fn commit_trees(repo: &Repo, dir: Option<PathBuf>, tree: &[String]) -> Result<Ve
         match t.split_once('=') {
             Some(("dir", d)) => trees.push(CommitTree::Dir(PathBuf::from(d))),
             Some(("ref", r)) => {
-                let c = repo
-                    .resolve_rev(r)
-                    .with_context(|| format!("--tree={t}"))?;
+                let c = repo.resolve_rev(r).with_context(|| format!("--tree={t}"))?;
                 let cm = repo.read_commit(&c)?;
                 trees.push(CommitTree::Root(cm.root_tree, cm.root_meta));
             }

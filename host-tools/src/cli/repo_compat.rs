@@ -241,10 +241,7 @@ mod tests {
             config_set(t, "core", "foo", "bar"),
             "[core]\nrepo_version=1\nmode=bare\nfoo=bar\n\n[remote \"o\"]\nurl=http://x/\n"
         );
-        assert_eq!(
-            config_set(t, "new", "k", "v"),
-            format!("{t}\n[new]\nk=v\n")
-        );
+        assert_eq!(config_set(t, "new", "k", "v"), format!("{t}\n[new]\nk=v\n"));
         assert_eq!(
             config_get(t, "remote \"o\"", "url").as_deref(),
             Some("http://x/")

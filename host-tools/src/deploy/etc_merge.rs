@@ -144,7 +144,12 @@ fn sorted_names(dir: &Path) -> Result<Vec<String>, EtcMergeError> {
 
 /// Whether two entries of the same type differ as ostree's file checksums would (mode, owner, size and
 /// content, symlink target, device number; xattrs ignored).
-fn differs(a: &Path, am: &fs::Metadata, b: &Path, bm: &fs::Metadata) -> Result<bool, EtcMergeError> {
+fn differs(
+    a: &Path,
+    am: &fs::Metadata,
+    b: &Path,
+    bm: &fs::Metadata,
+) -> Result<bool, EtcMergeError> {
     if am.mode() != bm.mode() || am.uid() != bm.uid() || am.gid() != bm.gid() {
         return Ok(true);
     }
