@@ -203,13 +203,12 @@ fn commit_root(
             metadata.push((k.clone(), Type::Str('s'), Value::Str(v.clone())));
         }
     }
-    if let Some(b) = &o.branch {
-        metadata.push((
-            "ostree.ref-binding".into(),
-            Type::Array(Box::new(Type::Str('s'))),
-            Value::Array(vec![Value::Str(b.clone())]),
-        ));
-    }
+    // As ostree: the branch, or an empty list for a commit without one (`--orphan`).
+    metadata.push((
+        "ostree.ref-binding".into(),
+        Type::Array(Box::new(Type::Str('s'))),
+        Value::Array(o.branch.iter().map(|b| Value::Str(b.clone())).collect()),
+    ));
     let c = Commit {
         metadata,
         parent,
