@@ -71,9 +71,6 @@ pub enum ObjectType {
 }
 
 impl ObjectType {
-    pub fn is_meta(self) -> bool {
-        !matches!(self, ObjectType::File)
-    }
     /// Extension of metadata objects (content objects depend on the repo mode).
     pub fn meta_ext(self) -> &'static str {
         match self {
@@ -101,7 +98,6 @@ pub enum ObjectError {
 /// Extended attributes: (name without trailing NUL, value), in stored order.
 pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
-pub const XATTRS_SIG: &str = "a(ayay)";
 pub const DIRMETA_SIG: &str = "(uuua(ayay))";
 pub const DIRTREE_SIG: &str = "(a(say)a(sayay))";
 pub const COMMIT_SIG: &str = "(a{sv}aya(say)sstayay)";
@@ -496,13 +492,6 @@ pub fn size_prefix(len: usize) -> [u8; 8] {
 /// Finishes a SHA-256 into a [`Checksum`].
 pub fn finish(s: Sha256) -> Checksum {
     Checksum(s.finalize().into())
-}
-
-/// Checksum of a content object given its header and full content.
-pub fn file_checksum(h: &FileHeader, content: &[u8]) -> Checksum {
-    let mut s = h.checksum_start();
-    s.update(content);
-    finish(s)
 }
 
 #[cfg(test)]
