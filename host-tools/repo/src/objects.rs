@@ -14,25 +14,13 @@ pub struct Checksum(pub [u8; 32]);
 impl Checksum {
     /// Lower-case hex, as in object paths and refs.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        hex::encode(self.0)
     }
 
     /// Parses 64 hex digits.
     pub fn from_hex(s: &str) -> Option<Checksum> {
-        let b = s.as_bytes();
-        if b.len() != 64 {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            let hi = (b[2 * i] as char).to_digit(16)?;
-            let lo = (b[2 * i + 1] as char).to_digit(16)?;
-            *o = (hi * 16 + lo) as u8;
-        }
+        hex::decode_to_slice(s, &mut out).ok()?;
         Some(Checksum(out))
     }
 

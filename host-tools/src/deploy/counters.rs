@@ -7,16 +7,13 @@ use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
 use uenv::env_block::{self, FlagScheme, Header, Which};
 
-/// The two env files, first then second (U-Boot's order).
-pub const ENV_FILES: [&str; 2] = ["uboot.env", "uboot-redund.env"];
+pub use uenv::counter_names::ENV_FILES;
+use uenv::counter_names::{BOOTCOUNT, BOOTLIMIT, ROLLBACK, UPGRADE_AVAILABLE};
 /// The env size atomboot creates (U-Boot's CONFIG_ENV_SIZE on the boards we support).
 pub const ENV_SIZE: usize = 0x4000;
 /// The values a fresh boot partition starts with.
-pub const INITIAL: [(&str, &str); 3] = [
-    ("bootcount", "0"),
-    ("bootlimit", "3"),
-    ("upgrade_available", "0"),
-];
+pub const INITIAL: [(&str, &str); 3] =
+    [(BOOTCOUNT, "0"), (BOOTLIMIT, "3"), (UPGRADE_AVAILABLE, "0")];
 
 /// The env copy in use.
 #[derive(Debug, Clone)]
@@ -41,7 +38,7 @@ impl Counters {
 
     /// True after the agent fell back because the default failed (`atomboot_rollback=1`).
     pub fn rolled_back(&self) -> bool {
-        self.get("atomboot_rollback") == Some("1")
+        self.get(ROLLBACK) == Some("1")
     }
 }
 

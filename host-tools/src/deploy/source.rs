@@ -48,7 +48,7 @@ impl TreeSource {
     /// Adds a commit (test helper): copies `tree` in, names it by a checksum of `id`, points `refname` at it.
     pub fn add_commit(&self, refname: &str, id: &str, tree: &Path) -> Result<String> {
         use sha2::Digest;
-        let csum = super::hex(&sha2::Sha256::digest(id.as_bytes()));
+        let csum = hex::encode(sha2::Sha256::digest(id.as_bytes()));
         let dest = self.root.join("commits").join(&csum);
         copy_tree(tree, &dest)?;
         std::fs::write(
