@@ -89,13 +89,17 @@ proptest! {
         let cut = cut % raw.len();
         if !(cut == 0 && content.is_empty()) {
             let mut out = Vec::new();
-            prop_assert!(ExactInflate::new(&raw[..cut], content.len() as u64).read_to_end(&mut out).is_err());
+            let e = ExactInflate::new(&raw[..cut], content.len() as u64).read_to_end(&mut out).unwrap_err();
+            // A short stream ends early (UnexpectedEof), or the decoder finds it corrupt (InvalidInput).
+            prop_assert!(matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidInput), "{}", e);
         }
         if !extra.is_empty() {
             let mut tail = raw.clone();
             tail.extend_from_slice(&extra);
             let mut out = Vec::new();
-            prop_assert!(ExactInflate::new(&tail[..], content.len() as u64).read_to_end(&mut out).is_err());
+            let e = ExactInflate::new(&tail[..], content.len() as u64).read_to_end(&mut out).unwrap_err();
+            prop_assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+            prop_assert!(e.to_string().contains("after the end of the deflate stream"), "{}", e);
         }
     }
 }

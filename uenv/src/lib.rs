@@ -5,6 +5,7 @@
 //! * [`env_block`]: U-Boot environment blocks, single and redundant layouts, byte-compatible with U-Boot and
 //!   libubootenv.
 //! * [`fw_env_config`]: the `fw_env.config` file that tells userland where the environment lives.
+//! * [`counter_names`]: the boot counters' variable names and env files, shared by both halves.
 //!
 //! Everything here is `no_std`, allocation-free and total: no input makes it panic. The formats are specified
 //! in `docs/FORMATS.md`.
@@ -22,6 +23,7 @@
 )]
 
 pub mod boot_config;
+pub mod counter_names;
 mod crc32;
 pub mod env_block;
 pub mod fw_env_config;

@@ -202,12 +202,34 @@ fn malformed_corpus_is_refused() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/malformed/env_block");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(read_single(&bytes).is_err());
-        assert!(read(&bytes, Layout::Redundant).is_err());
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let bytes = std::fs::read(&path).unwrap();
+        // Each named input is refused for its own reason, in both layouts.
+        // (unterminated_entry is a valid single-layout CRC over an unterminated entry: read as a redundant
+        // copy, its header is one byte longer and the CRC no longer matches.)
+        let expected = |e: &EnvError, layout: Layout| match name.as_str() {
+            "empty" | "shorter_than_header" => matches!(e, EnvError::TooSmall { .. }),
+            "erased_flash" | "random_4k" | "zero_crc" => matches!(e, EnvError::CrcMismatch { .. }),
+            "unterminated_entry" if layout == Layout::Single => {
+                matches!(e, EnvError::Unterminated { .. })
+            }
+            "unterminated_entry" => matches!(e, EnvError::CrcMismatch { .. }),
+            other => panic!("malformed input {other} has no expected error: add it here"),
+        };
+        let single = read_single(&bytes).map(|_| ()).unwrap_err();
+        assert!(
+            expected(&single, Layout::Single),
+            "{name} (single): {single:?}"
+        );
+        let redundant = read(&bytes, Layout::Redundant).map(|_| ()).unwrap_err();
+        assert!(
+            expected(&redundant, Layout::Redundant),
+            "{name} (redundant): {redundant:?}"
+        );
         n += 1;
     }
-    assert!(n >= 4);
+    assert!(n >= 6);
 }
 
 proptest! {

@@ -494,8 +494,20 @@ mod tests {
     #[test]
     fn rejects_bad_offsets() {
         let t = Type::parse("(a(say)a(sayay))").unwrap();
-        assert!(parse(&t, &[0xff]).is_err());
-        assert!(parse(&t, &[]).is_err());
-        assert!(parse(&Type::Str('s'), b"abc").is_err());
+        assert!(
+            matches!(parse(&t, &[0xff]), Err(GvError::Malformed(..))),
+            "{:?}",
+            parse(&t, &[0xff])
+        );
+        assert!(
+            matches!(parse(&t, &[]), Err(GvError::Malformed(..))),
+            "{:?}",
+            parse(&t, &[])
+        );
+        let unterminated = parse(&Type::Str('s'), b"abc");
+        assert!(
+            matches!(unterminated, Err(GvError::Malformed(..))),
+            "{unterminated:?}"
+        );
     }
 }

@@ -114,13 +114,34 @@ mod tests {
     #[test]
     fn wrong_sizes_truncation_and_trailing_bytes_are_errors() {
         let raw = deflate(b"hello world");
-        assert!(inflate(&raw, 5).is_err(), "longer than announced");
-        assert!(inflate(&raw, 50).is_err(), "shorter than announced");
-        assert!(inflate(&raw[..raw.len() - 2], 11).is_err(), "truncated");
+        let err = |raw: &[u8], size| {
+            let e = inflate(raw, size).unwrap_err();
+            (e.kind(), e.to_string())
+        };
+        let (kind, msg) = err(&raw, 5);
+        assert_eq!(kind, io::ErrorKind::InvalidData);
+        assert!(
+            msg.contains("longer than the size its header announces"),
+            "{msg}"
+        );
+        let (kind, msg) = err(&raw, 50);
+        assert_eq!(kind, io::ErrorKind::UnexpectedEof);
+        assert!(
+            msg.contains("ends before the size its header announces"),
+            "{msg}"
+        );
+        let (kind, msg) = err(&raw[..raw.len() - 2], 11);
+        assert_eq!(kind, io::ErrorKind::UnexpectedEof, "truncated: {msg}");
         let mut tail = raw.clone();
         tail.extend_from_slice(b"x");
-        let e = inflate(&tail, 11).unwrap_err();
-        assert!(e.to_string().contains("after the end"), "{e}");
-        assert!(inflate(&[], 3).is_err(), "no stream for announced content");
+        let (kind, msg) = err(&tail, 11);
+        assert_eq!(kind, io::ErrorKind::InvalidData);
+        assert!(msg.contains("after the end of the deflate stream"), "{msg}");
+        let (kind, msg) = err(&[], 3);
+        assert_eq!(kind, io::ErrorKind::UnexpectedEof);
+        assert!(
+            msg.contains("no deflate stream where content was announced"),
+            "{msg}"
+        );
     }
 }

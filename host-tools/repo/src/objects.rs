@@ -14,25 +14,13 @@ pub struct Checksum(pub [u8; 32]);
 impl Checksum {
     /// Lower-case hex, as in object paths and refs.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        hex::encode(self.0)
     }
 
     /// Parses 64 hex digits.
     pub fn from_hex(s: &str) -> Option<Checksum> {
-        let b = s.as_bytes();
-        if b.len() != 64 {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            let hi = (b[2 * i] as char).to_digit(16)?;
-            let lo = (b[2 * i + 1] as char).to_digit(16)?;
-            *o = (hi * 16 + lo) as u8;
-        }
+        hex::decode_to_slice(s, &mut out).ok()?;
         Some(Checksum(out))
     }
 
@@ -71,9 +59,6 @@ pub enum ObjectType {
 }
 
 impl ObjectType {
-    pub fn is_meta(self) -> bool {
-        !matches!(self, ObjectType::File)
-    }
     /// Extension of metadata objects (content objects depend on the repo mode).
     pub fn meta_ext(self) -> &'static str {
         match self {
@@ -101,7 +86,6 @@ pub enum ObjectError {
 /// Extended attributes: (name without trailing NUL, value), in stored order.
 pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
-pub const XATTRS_SIG: &str = "a(ayay)";
 pub const DIRMETA_SIG: &str = "(uuua(ayay))";
 pub const DIRTREE_SIG: &str = "(a(say)a(sayay))";
 pub const COMMIT_SIG: &str = "(a{sv}aya(say)sstayay)";
@@ -496,13 +480,6 @@ pub fn size_prefix(len: usize) -> [u8; 8] {
 /// Finishes a SHA-256 into a [`Checksum`].
 pub fn finish(s: Sha256) -> Checksum {
     Checksum(s.finalize().into())
-}
-
-/// Checksum of a content object given its header and full content.
-pub fn file_checksum(h: &FileHeader, content: &[u8]) -> Checksum {
-    let mut s = h.checksum_start();
-    s.update(content);
-    finish(s)
 }
 
 #[cfg(test)]

@@ -523,8 +523,3 @@ fn src_is_same(dest: &Store, src: &Source) -> bool {
         Source::Http { .. } => false,
     }
 }
-
-/// Whether a local repository mode can serve as a `file://` remote.
-pub fn is_archive(s: &Store) -> bool {
-    s.mode == Mode::Archive
-}

@@ -851,7 +851,10 @@ pub fn read_xattrs(p: &Path) -> Result<super::objects::Xattrs, RepoError> {
     let mut out = Vec::new();
     let names = match xattr::list(p) {
         Ok(n) => n,
-        Err(e) if e.raw_os_error() == Some(95) => return Ok(out), // EOPNOTSUPP
+        // A file system without xattrs: no xattrs to record.
+        Err(e) if rustix::io::Errno::from_io_error(&e) == Some(rustix::io::Errno::OPNOTSUPP) => {
+            return Ok(out)
+        }
         Err(e) => return Err(io_err(p, "list xattrs", e)),
     };
     for n in names {

@@ -24,8 +24,7 @@ pub struct Where {
     /// Board profile for the device tree check (default: SYSROOT/ostree/atomboot/board).
     #[arg(long, global = true)]
     board: Option<String>,
-    /// The OSTree repository to deploy from (default SYSROOT/ostree/repo; read with the `ostree` command
-    /// until the in-house repository is wired in).
+    /// The OSTree repository to deploy from (default SYSROOT/ostree/repo).
     #[arg(long, global = true)]
     repo: Option<PathBuf>,
     /// Deploy from a plain-directory stand-in repository (refs/, commits/) instead of SYSROOT/ostree/repo.

@@ -1,4 +1,5 @@
-//! OSTree's repository verbs: init, commit, log, show, rev-parse, ls, cat, refs, checkout, fsck.
+//! OSTree's repository verbs: init, commit, log, show, rev-parse, ls, cat, refs, checkout, fsck, summary,
+//! remote (add, list, delete, refs), pull, prune, pull-local.
 
 use anyhow::{anyhow, bail, Context, Result};
 use atomboot_repo::objects::{S_IFLNK, S_IFMT};

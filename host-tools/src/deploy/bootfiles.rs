@@ -5,7 +5,6 @@
 
 use super::board::BoardInfo;
 use super::bootfs::BootFs;
-use super::hex;
 use super::loader::{OwnedEntry, OwnedFile};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -96,7 +95,7 @@ impl BootFiles {
         if let Some((f, _)) = &self.fdt {
             h.update(f);
         }
-        hex(&h.finalize())
+        hex::encode(h.finalize())
     }
 
     fn contents(&self) -> [Option<&[u8]>; 3] {

@@ -7,22 +7,19 @@ use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
 use uenv::env_block::{self, FlagScheme, Header, Which};
 
-/// The two env files, first then second (U-Boot's order).
-pub const ENV_FILES: [&str; 2] = ["uboot.env", "uboot-redund.env"];
+pub use uenv::counter_names::ENV_FILES;
+use uenv::counter_names::{BOOTCOUNT, BOOTLIMIT, ROLLBACK, UPGRADE_AVAILABLE};
 /// The env size atomboot creates (U-Boot's CONFIG_ENV_SIZE on the boards we support).
 pub const ENV_SIZE: usize = 0x4000;
 /// The values a fresh boot partition starts with.
-pub const INITIAL: [(&str, &str); 3] = [
-    ("bootcount", "0"),
-    ("bootlimit", "3"),
-    ("upgrade_available", "0"),
-];
+pub const INITIAL: [(&str, &str); 3] =
+    [(BOOTCOUNT, "0"), (BOOTLIMIT, "3"), (UPGRADE_AVAILABLE, "0")];
 
 /// The env copy in use.
 #[derive(Debug, Clone)]
 pub struct Counters {
-    /// Its variables.
-    pub vars: BTreeMap<String, String>,
+    /// Its variables, byte for byte as stored (values that are not UTF-8 are kept as they are).
+    pub vars: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Which file is in use.
     pub current: Which,
     /// Its flags byte.
@@ -32,14 +29,16 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// A variable.
+    /// A variable, when it is set and UTF-8.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(|s| s.as_str())
+        self.vars
+            .get(name.as_bytes())
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// True after the agent fell back because the default failed (`atomboot_rollback=1`).
     pub fn rolled_back(&self) -> bool {
-        self.get("atomboot_rollback") == Some("1")
+        self.get(ROLLBACK) == Some("1")
     }
 }
 
@@ -64,12 +63,7 @@ pub fn read(fs: &mut dyn BootFs) -> Result<Counters> {
     let vars = chosen
         .block
         .vars()
-        .map(|v| {
-            (
-                String::from_utf8_lossy(v.name).into_owned(),
-                String::from_utf8_lossy(v.value).into_owned(),
-            )
-        })
+        .map(|v| (v.name.to_vec(), v.value.to_vec()))
         .collect();
     Ok(Counters {
         vars,
@@ -85,8 +79,8 @@ pub fn write(fs: &mut dyn BootFs, changes: &[(&str, Option<&str>)]) -> Result<Co
     let mut vars = cur.vars.clone();
     for (k, v) in changes {
         match v {
-            Some(v) => vars.insert((*k).to_string(), (*v).to_string()),
-            None => vars.remove(*k),
+            Some(v) => vars.insert(k.as_bytes().to_vec(), v.as_bytes().to_vec()),
+            None => vars.remove(k.as_bytes()),
         };
     }
     let target = cur.current.other();
@@ -97,12 +91,12 @@ pub fn write(fs: &mut dyn BootFs, changes: &[(&str, Option<&str>)]) -> Result<Co
 }
 
 /// Renders a redundant block.
-pub fn render(vars: &BTreeMap<String, String>, flags: u8, size: usize) -> Result<Vec<u8>> {
+pub fn render(vars: &BTreeMap<Vec<u8>, Vec<u8>>, flags: u8, size: usize) -> Result<Vec<u8>> {
     let mut block = vec![0u8; size];
     env_block::write(
         &mut block,
         Header::Redundant { flags },
-        vars.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+        vars.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
     )
     .map_err(|e| anyhow!("boot counters: {e}"))?;
     Ok(block)
@@ -121,11 +115,37 @@ pub fn create(fs: &mut dyn BootFs) -> Result<()> {
             );
         }
     }
-    let vars: BTreeMap<String, String> = INITIAL
+    let vars: BTreeMap<Vec<u8>, Vec<u8>> = INITIAL
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
         .collect();
     fs.create(ENV_FILES[0], &render(&vars, 1, ENV_SIZE)?)?;
     fs.create(ENV_FILES[1], &render(&vars, 0, ENV_SIZE)?)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::bootfs::DirBootFs;
+
+    #[test]
+    fn a_counter_write_keeps_other_variables_that_are_not_utf8_byte_for_byte() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut fs = DirBootFs::new(tmp.path());
+        let mut vars = BTreeMap::new();
+        vars.insert(b"bootcount".to_vec(), b"0".to_vec());
+        vars.insert(b"vendor_blob".to_vec(), vec![0xff, 0xfe, b'x', 0x80]);
+        fs.create(ENV_FILES[0], &render(&vars, 1, ENV_SIZE).unwrap())
+            .unwrap();
+        fs.create(ENV_FILES[1], &render(&vars, 0, ENV_SIZE).unwrap())
+            .unwrap();
+        let after = write(&mut fs, &[("bootcount", Some("1"))]).unwrap();
+        assert_eq!(after.get("bootcount"), Some("1"));
+        assert_eq!(
+            after.vars.get(b"vendor_blob".as_slice()),
+            Some(&vec![0xff, 0xfe, b'x', 0x80])
+        );
+        assert_eq!(after.get("vendor_blob"), None);
+    }
 }

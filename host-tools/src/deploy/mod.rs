@@ -17,8 +17,3 @@ pub mod verbs;
 
 pub use layout::{DeploymentId, Sysroot};
 pub use verbs::{Admin, DeployOptions};
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

@@ -2,8 +2,7 @@
 //!
 //! The deployer only needs this small trait. [`RepoSource`] is the OSTree-compatible repository of
 //! `atomboot_repo` (what `atomboot admin` uses); [`TreeSource`] is a plain-directory stand-in for tests
-//! (`atomboot admin deploy --tree-source DIR`); [`OstreeCliSource`] reads a repository through Debian's
-//! `ostree` command and serves as the referee in interop tests.
+//! (`atomboot admin deploy --tree-source DIR`).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -49,7 +48,7 @@ impl TreeSource {
     /// Adds a commit (test helper): copies `tree` in, names it by a checksum of `id`, points `refname` at it.
     pub fn add_commit(&self, refname: &str, id: &str, tree: &Path) -> Result<String> {
         use sha2::Digest;
-        let csum = super::hex(&sha2::Sha256::digest(id.as_bytes()));
+        let csum = hex::encode(sha2::Sha256::digest(id.as_bytes()));
         let dest = self.root.join("commits").join(&csum);
         copy_tree(tree, &dest)?;
         std::fs::write(
@@ -120,94 +119,6 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An OSTree repository read through Debian's `ostree` command (`rev-parse`, `show`, `checkout`), used
-/// by tests as an independent reader.
-pub struct OstreeCliSource {
-    repo: PathBuf,
-}
-
-impl OstreeCliSource {
-    /// The repository at `repo`.
-    pub fn new(repo: &Path) -> OstreeCliSource {
-        OstreeCliSource {
-            repo: repo.to_path_buf(),
-        }
-    }
-
-    fn ostree(&self, args: &[&str]) -> Result<std::process::Output> {
-        std::process::Command::new("ostree")
-            .arg(format!("--repo={}", self.repo.display()))
-            .args(args)
-            .output()
-            .context(
-                "cannot run `ostree` (install it with scripts/setup.sh, or pass --tree-source)",
-            )
-    }
-}
-
-impl CommitSource for OstreeCliSource {
-    fn resolve(&self, refspec: &str) -> Result<String> {
-        let out = self.ostree(&["rev-parse", refspec])?;
-        if !out.status.success() {
-            bail!(
-                "unknown ref {refspec:?} in {} ({}); pull it first",
-                self.repo.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let csum = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if csum.len() != 64 || !csum.bytes().all(|c| c.is_ascii_hexdigit()) {
-            bail!("ostree rev-parse {refspec} printed {csum:?}, not a checksum");
-        }
-        Ok(csum)
-    }
-
-    fn info(&self, commit: &str) -> Result<CommitInfo> {
-        let out = self.ostree(&["show", commit])?;
-        if !out.status.success() {
-            bail!("commit {commit} not in {}", self.repo.display());
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let version = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Version: "))
-            .map(|v| v.trim().to_string());
-        let subject = text
-            .split("\n\n")
-            .nth(1)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        Ok(CommitInfo { version, subject })
-    }
-
-    fn pull(&self, refspec: &str) -> Result<()> {
-        let Some((remote, reference)) = refspec.split_once(':') else {
-            return Ok(());
-        };
-        let out = self.ostree(&["pull", remote, reference])?;
-        if !out.status.success() {
-            bail!(
-                "ostree pull {remote} {reference}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
-    }
-
-    fn checkout(&self, commit: &str, dest: &Path) -> Result<()> {
-        let dest_s = dest.display().to_string();
-        let out = self.ostree(&["checkout", commit, &dest_s])?;
-        if !out.status.success() {
-            bail!(
-                "ostree checkout {commit} {}: {}",
-                dest.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
-    }
 }
 
 /// The in-house OSTree-compatible repository (`atomboot_repo`): what `atomboot admin` deploys from.

@@ -105,11 +105,6 @@ impl FwEnv {
         })
     }
 
-    /// An environment at explicit locations (one = single layout, two = redundant).
-    pub fn from_locations(config: PathBuf, copies: Vec<CopyLocation>) -> FwEnv {
-        FwEnv { config, copies }
-    }
-
     /// The copies, first then second.
     pub fn copies(&self) -> &[CopyLocation] {
         &self.copies

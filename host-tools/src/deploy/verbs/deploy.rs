@@ -8,6 +8,7 @@ use crate::deploy::fdtcheck;
 use crate::deploy::layout::{write_atomic, DeploymentId};
 use crate::deploy::loader::{self, OwnedEntry};
 use anyhow::{anyhow, bail, Context, Result};
+use uenv::counter_names as names;
 
 impl Admin<'_> {
     /// `admin deploy`.
@@ -26,9 +27,7 @@ impl Admin<'_> {
             let mut failed = self.sysroot.failed();
             if rolled_back {
                 if let Some(d) = config.as_ref().and_then(|c| c.primary.deployment()) {
-                    let reason = counters
-                        .get("atomboot_reason")
-                        .unwrap_or("automatic rollback");
+                    let reason = counters.get(names::REASON).unwrap_or("automatic rollback");
                     failed.push((d.commit, reason.to_string()));
                 }
             }
@@ -149,9 +148,9 @@ impl Admin<'_> {
         };
 
         let arm: [(&str, Option<&str>); 3] = [
-            ("bootcount", Some("0")),
-            ("upgrade_available", Some("1")),
-            ("atomboot_rollback", None),
+            (names::BOOTCOUNT, Some("0")),
+            (names::UPGRADE_AVAILABLE, Some("1")),
+            (names::ROLLBACK, None),
         ];
         if rolled_back {
             // The env still forces the (good) fallback: name the new default with that fallback first.

@@ -4,6 +4,7 @@ use super::Admin;
 use crate::deploy::counters;
 use crate::deploy::loader::{self, OwnedEntry};
 use anyhow::{anyhow, Result};
+use uenv::counter_names as names;
 
 impl Admin<'_> {
     /// `admin mark-good`: the running system is healthy.
@@ -23,12 +24,15 @@ impl Admin<'_> {
                 good.deployment().map(|d| d.short()).unwrap_or_default()
             ));
         }
-        if c.get("bootcount") == Some("0") && c.get("upgrade_available") == Some("0") {
+        if c.get(names::BOOTCOUNT) == Some("0") && c.get(names::UPGRADE_AVAILABLE) == Some("0") {
             return Ok("already marked good (nothing written)".into());
         }
         counters::write(
             self.boot.as_mut(),
-            &[("bootcount", Some("0")), ("upgrade_available", Some("0"))],
+            &[
+                (names::BOOTCOUNT, Some("0")),
+                (names::UPGRADE_AVAILABLE, Some("0")),
+            ],
         )?;
         Ok("marked good: bootcount=0 upgrade_available=0".into())
     }
@@ -45,9 +49,9 @@ impl Admin<'_> {
         counters::write(
             self.boot.as_mut(),
             &[
-                ("bootcount", Some("0")),
-                ("upgrade_available", Some("0")),
-                ("atomboot_rollback", None),
+                (names::BOOTCOUNT, Some("0")),
+                (names::UPGRADE_AVAILABLE, Some("0")),
+                (names::ROLLBACK, None),
             ],
         )?;
         loader::write_both(self.boot.as_mut(), good, Some(failed))

@@ -21,6 +21,7 @@ use super::layout::{DeploymentId, Sysroot};
 use super::loader::{self, Config, OwnedEntry};
 use super::source::CommitSource;
 use anyhow::{anyhow, bail, Result};
+use uenv::counter_names as names;
 
 /// A sysroot and its boot partition, ready for admin verbs.
 pub struct Admin<'a> {
@@ -109,7 +110,7 @@ impl<'a> Admin<'a> {
             return Ok(false);
         }
         if let Some(dep) = config.as_ref().and_then(|c| c.primary.deployment()) {
-            let reason = c.get("atomboot_reason").unwrap_or("automatic rollback");
+            let reason = c.get(names::REASON).unwrap_or("automatic rollback");
             self.sysroot.record_failed(&dep.commit, reason)?;
         }
         Ok(true)

@@ -4,6 +4,7 @@ use super::Admin;
 use crate::deploy::counters;
 use crate::deploy::loader;
 use anyhow::{anyhow, Result};
+use uenv::counter_names as names;
 
 impl Admin<'_> {
     /// `admin rollback`: the fallback becomes the default (the default becomes the fallback).
@@ -24,7 +25,10 @@ impl Admin<'_> {
         } else {
             counters::write(
                 self.boot.as_mut(),
-                &[("bootcount", Some("0")), ("upgrade_available", Some("1"))],
+                &[
+                    (names::BOOTCOUNT, Some("0")),
+                    (names::UPGRADE_AVAILABLE, Some("1")),
+                ],
             )?;
             loader::write_both(self.boot.as_mut(), &fallback, Some(&config.primary))?;
         }

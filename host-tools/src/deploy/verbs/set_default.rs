@@ -4,6 +4,7 @@ use super::Admin;
 use crate::deploy::counters;
 use crate::deploy::loader;
 use anyhow::{bail, Result};
+use uenv::counter_names as names;
 
 impl Admin<'_> {
     /// `admin set-default N` (a deployment whose commit failed needs `force`).
@@ -29,7 +30,10 @@ impl Admin<'_> {
         let entry = self.entry_for(&id, &config)?;
         counters::write(
             self.boot.as_mut(),
-            &[("bootcount", Some("0")), ("upgrade_available", Some("1"))],
+            &[
+                (names::BOOTCOUNT, Some("0")),
+                (names::UPGRADE_AVAILABLE, Some("1")),
+            ],
         )?;
         loader::write_both(self.boot.as_mut(), &entry, current.as_ref())?;
         self.cleanup()?;
