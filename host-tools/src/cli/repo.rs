@@ -42,6 +42,10 @@ pub enum RepoCommand {
         /// dir=PATH (only the dir= form is supported).
         #[arg(long)]
         tree: Vec<String>,
+        /// Files that are hardlinks of this repository's objects (checkout -H/-U) are taken by their
+        /// device and inode, not read.
+        #[arg(long = "link-checkout-speedup")]
+        link_checkout_speedup: bool,
         /// Directory to commit.
         dir: Option<PathBuf>,
     },
@@ -81,6 +85,9 @@ pub enum RepoCommand {
         hardlink: bool,
         #[arg(long)]
         union: bool,
+        /// Re-hash every object read; stop at the first that does not match its checksum.
+        #[arg(long)]
+        verify: bool,
         rev: String,
         dest: Option<PathBuf>,
     },
@@ -157,6 +164,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             owner_uid,
             owner_gid,
             tree,
+            link_checkout_speedup,
             dir,
         } => {
             let repo = open(repo_path)?;
@@ -176,6 +184,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 body: body.unwrap_or_default(),
                 owner_uid,
                 owner_gid,
+                link_checkout_speedup,
                 ..Default::default()
             };
             for kv in metadata {
@@ -288,6 +297,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             user_mode,
             hardlink,
             union,
+            verify,
             rev,
             dest,
         } => {
@@ -301,6 +311,8 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     user_mode,
                     hardlink,
                     union,
+                    verify,
+                    ..Default::default()
                 },
             )?;
         }
