@@ -291,14 +291,15 @@ impl Checkout<'_> {
                 self.store.mode == RepoMode::BareUser && self.store.bare_user_is_symlink(c)?;
             if !is_symlink {
                 let src = self.store.object_path(c, ObjectType::File);
-                return rustix::fs::linkat(rustix::fs::CWD, &src, &dir.fd, name, AtFlags::empty())
-                    .map_err(|e| {
-                        if e == rustix::io::Errno::NOENT {
-                            RepoError::MissingObject(format!("file object {c}"))
-                        } else {
-                            rerr(&p(), "hard link from repository", e)
-                        }
-                    });
+                match rustix::fs::linkat(rustix::fs::CWD, &src, &dir.fd, name, AtFlags::empty()) {
+                    Ok(()) => return Ok(()),
+                    // Another file system than the repository's: a copy, as ostree falls back to.
+                    Err(rustix::io::Errno::XDEV) => {}
+                    Err(rustix::io::Errno::NOENT) => {
+                        return Err(RepoError::MissingObject(format!("file object {c}")))
+                    }
+                    Err(e) => return Err(rerr(&p(), "hard link from repository", e)),
+                }
             }
         }
         let (h, size, r) = self.store.open_content(c)?;

@@ -44,7 +44,7 @@ impl Admin<'_> {
         let staging = deploy_dir.join(format!(".staging-{commit}"));
         let _ = std::fs::remove_dir_all(&staging);
         let prepared = (|| -> Result<bootfiles::BootFiles> {
-            source.checkout(&commit, &staging)?;
+            source.checkout(&commit, &staging, opts.verify)?;
             let files = bootfiles::find(&staging, &opts.refspec, self.board.as_ref())?;
             if let Some((dtb, from)) = &files.fdt {
                 if !opts.force {
@@ -122,6 +122,10 @@ impl Admin<'_> {
         let dest = self.sysroot.deployment_dir(&id);
         std::fs::rename(&staging, &dest)
             .with_context(|| format!("cannot move the checkout to {}", dest.display()))?;
+        // The deployment (its links, directories and copied /etc) is on disk before anything names it.
+        std::fs::File::open(&dest)
+            .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
+            .with_context(|| format!("cannot sync the file system of {}", dest.display()))?;
         write_atomic(
             &self.sysroot.origin_file(&id),
             format!("[origin]\nrefspec={}\n", opts.refspec).as_bytes(),
