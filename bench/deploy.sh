@@ -51,7 +51,9 @@ fi
 cargo build --release -q -p host-tools
 AB=$PWD/target/release/atomboot
 W=$(mktemp -d "$CACHE/deploy.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+# ostree marks each deployment immutable (chattr +i): lift that before removing a sysroot.
+wipe() { chattr -i "$1"/ostree/deploy/*/deploy/*/ 2>/dev/null || true; rm -rf "$1"; }
+trap 'wipe "$W/ostree"; rm -rf "$W"' EXIT
 
 # The deploy tree: a copy (not links: ostree's commit must not see the cache's inodes) with /usr/etc.
 ROOTFS=$W/tree
@@ -71,7 +73,7 @@ secs() { /usr/bin/time -f "%e" -o "$W/t.tmp" "$@" >/dev/null 2>"$W/err.tmp" || {
 # One run of one tool: prints "deploy1 deploy2 disk_kib".
 run_ostree() {
   local s=$W/ostree
-  rm -rf "$s"; mkdir -p "$s"
+  wipe "$s"; mkdir -p "$s"
   ostree admin init-fs "$s" >/dev/null
   ostree admin os-init --sysroot="$s" debian >/dev/null
   ostree --repo="$s/ostree/repo" commit -b debian/stable -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" >/dev/null
