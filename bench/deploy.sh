@@ -99,8 +99,11 @@ run_atomboot() {
   sync
   t2=$(secs "$AB" admin --sysroot "$s/root" --boot "$W/boot.img" deploy --os=debian debian/stable)
   sync
-  # Files on the FAT image (mdu: KiB used by the files, clusters counted).
-  fat=$(mdu -s -i "$W/boot.img" :: 2>/dev/null | awk '{print int($2/1024)}' | tail -1)
+  # Space the files take on the FAT image: mdu counts clusters; minfo gives sectors (512 B) per cluster.
+  local clusters spc
+  clusters=$(mdu -s -i "$W/boot.img" :: | awk '{print $2}' | tail -1)
+  spc=$(minfo -i "$W/boot.img" :: | awk -F': *' '/sectors per cluster/ {print $2}')
+  fat=$((clusters * spc / 2))
   rm -f "$W/boot.img"
   echo "$t1 $t2 $(($(du -sk "$s" | cut -f1) + ${fat:-0}))"
 }
