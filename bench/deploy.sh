@@ -102,7 +102,7 @@ run_atomboot() {
   # Space the files take on the FAT image: mdu counts clusters; minfo gives sectors (512 B) per cluster.
   local clusters spc
   clusters=$(mdu -s -i "$W/boot.img" :: | awk '{print $2}' | tail -1)
-  spc=$(minfo -i "$W/boot.img" :: | awk -F': *' '/sectors per cluster/ {print $2}')
+  spc=$(minfo -i "$W/boot.img" :: | awk '/^cluster size:/ {print $3}')
   fat=$((clusters * spc / 2))
   rm -f "$W/boot.img"
   echo "$t1 $t2 $(($(du -sk "$s" | cut -f1) + ${fat:-0}))"
