@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Benchmark: atomboot's OSTree-compatible repository vs Debian's `ostree`, side by side in one run.
-# Not a test. Builds a Debian bookworm minbase tree with debootstrap (cached), then times, for both tools:
-#   commit archive, commit bare-user, second commit with ~1% of files changed (archive),
-#   hardlink checkout (bare-user, -U -H), full pull and incremental pull over loopback HTTP.
-# Prints the median wall time of RUNS runs, the ratio atomboot/ostree, and the peak RSS (max over runs),
-# measured with /usr/bin/time.
+# Not a test. Times, for both tools:
+#   commit archive, commit bare-user, a second commit of the same directory after ~1% of its files were
+#   rewritten (archive; each tool first commits the unchanged directory itself, untimed, as a build does
+#   between two releases), hardlink checkout (bare-user, -U -H), full pull and incremental pull over
+#   loopback HTTP.
+# Prints the median wall time of RUNS runs, the ratio atomboot/ostree, the peak RSS (max over runs),
+# measured with /usr/bin/time, every run, and the size of each tool's archive objects.
+# Trees (TREE_KIND): `minbase` (default): a Debian bookworm minbase made with debootstrap (cached);
+# `debs`: a different shape, the contents of a few big Debian packages extracted with dpkg-deb (a kernel's
+# thousands of small modules, LLVM's and GCC's big binaries, Python's and Perl's libraries), fetched with
+# `apt-get download` from the configured Debian mirror (cached).
 # HTTP is served by nginx on 127.0.0.1:$PORT.
 # Usage: sudo bench/repo.sh        (env: RUNS=3, BENCH_CACHE=/var/tmp/atomboot-bench, SUITE=bookworm,
-#                                    MIRROR=http://deb.debian.org/debian, TREE=<existing dir to use instead>)
+#                                    MIRROR=http://deb.debian.org/debian, TREE_KIND=minbase|debs,
+#                                    TREE=<existing dir to use instead>)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
+# Which scenarios to run (default: all, in this order).
+SCENARIOS=${SCENARIOS:-"commit-archive commit-bare-user commit-1pct checkout-hardlink pull-full pull-incremental"}
 CACHE=${BENCH_CACHE:-/var/tmp/atomboot-bench}
 SUITE=${SUITE:-bookworm}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
@@ -31,8 +40,19 @@ command -v nginx >/dev/null || need_pkg nginx-light
 command -v curl >/dev/null || need_pkg curl
 
 mkdir -p "$CACHE"
+DEBS=${DEBS:-"linux-image-6.1.0-50-amd64 libllvm14 cpp-12 gcc-12 libpython3.11-stdlib perl-modules-5.36"}
 if [ -n "${TREE:-}" ]; then
   ROOTFS=$TREE
+elif [ "${TREE_KIND:-minbase}" = debs ]; then
+  ROOTFS=$CACHE/debs-tree
+  if [ ! -e "$ROOTFS/.complete" ]; then
+    echo "bench: extracting $DEBS into $ROOTFS (once)" >&2
+    rm -rf "$ROOTFS"; mkdir -p "$CACHE/debs" "$ROOTFS"
+    # shellcheck disable=SC2086
+    (cd "$CACHE/debs" && apt-get download $DEBS >/dev/null)
+    for d in "$CACHE"/debs/*.deb; do dpkg-deb -x "$d" "$ROOTFS"; done
+    touch "$ROOTFS/.complete"
+  fi
 else
   ROOTFS=$CACHE/$SUITE-minbase
   if [ ! -e "$ROOTFS/.complete" ]; then
@@ -52,13 +72,17 @@ AB=$PWD/target/release/atomboot
 W=$(mktemp -d "$CACHE/run.XXXXXX")
 trap 'kill "$(cat "$W/nginx/nginx.pid" 2>/dev/null || echo 0)" 2>/dev/null || true; rm -rf "$W"' EXIT
 
-# Second tree: hardlink farm of the first with ~1% of regular files rewritten.
+# change_1pct DIR: rewrites ~1% of DIR's regular files (every 100th), each replaced by a longer copy.
+change_1pct() {
+  find "$1" -type f -size +0 ! -name .complete | awk 'NR % 100 == 0' | while read -r f; do
+    cp --remove-destination "$f" "$f.tmp.bench" && echo "changed" >>"$f.tmp.bench" && mv "$f.tmp.bench" "$f"
+  done
+}
+# Second tree (for the incremental pull): hardlink farm of the first with ~1% of regular files rewritten.
 TREE2=$W/tree2
 cp -al "$ROOTFS" "$TREE2"
-find "$TREE2" -type f -size +0 | awk 'NR % 100 == 0' | while read -r f; do
-  cp --remove-destination "$f" "$f.tmp.bench" && echo "changed" >>"$f.tmp.bench" && mv "$f.tmp.bench" "$f"
-done
-NCHANGED=$(find "$TREE2" -type f -size +0 | awk 'NR % 100 == 0' | wc -l)
+change_1pct "$TREE2"
+NCHANGED=$(find "$TREE2" -type f -size +0 ! -name .complete | awk 'NR % 100 == 0' | wc -l)
 
 # run_timed OUTFILE CMD...  -> appends "seconds maxrss_kib" to OUTFILE
 run_timed() {
@@ -84,13 +108,26 @@ scenario() { # scenario LABEL
       case $label in
         commit-archive)
           tool $t --repo="$d/r" init --mode=archive
-          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" ;;
+          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS"
+          du -sb "$d/r/objects" | cut -f1 >>"$W/objects-bytes.$t" ;;
         commit-bare-user)
           tool $t --repo="$d/r" init --mode=bare-user
           run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" ;;
         commit-1pct)
+          # A build directory (hardlink farm: fresh inodes' ctimes are the copy's), committed once by the
+          # tool itself, then 1% of it rewritten and committed again (timed). The pause keeps the farm's
+          # files out of the stat cache's 2 s racy window, as a build tree is not rewritten in the 2 s
+          # before a commit.
+          # (ostree keeps no cache, so its first commit is skipped: base-archive already holds every
+          # object, and the page cache is warm for both.)
           cp -a "$W/base-archive" "$d/r"
-          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" commit -b main -s two --timestamp=2024-01-02T00:00:00Z "$TREE2" ;;
+          cp -al "$ROOTFS" "$d/tree"
+          if [ $t = atomboot ]; then
+            sleep 2.1
+            tool $t --repo="$d/r" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$d/tree" >/dev/null
+          fi
+          change_1pct "$d/tree"
+          run_timed "$W/$label.$t" "$(bin $t)" --repo="$d/r" commit -b main -s two --timestamp=2024-01-02T00:00:00Z "$d/tree" ;;
         checkout-hardlink)
           run_timed "$W/$label.$t" "$(bin $t)" --repo="$W/base-bare-user" checkout -U -H main "$d/co" ;;
         pull-full)
@@ -115,12 +152,11 @@ ostree --repo="$W/base-archive" commit -b main -s one --timestamp=2024-01-01T00:
 ostree --repo="$W/base-bare-user" init --mode=bare-user
 ostree --repo="$W/base-bare-user" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS" >/dev/null
 
-scenario commit-archive
-scenario commit-bare-user
-scenario commit-1pct
-scenario checkout-hardlink
+has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+for s in commit-archive commit-bare-user commit-1pct checkout-hardlink; do has $s && scenario $s; done
 
 # HTTP: serve a copy of base-archive; pull-full; then add the 1% commit and pull incrementally.
+if has pull-full || has pull-incremental; then
 mkdir -p "$W/www"
 cp -a "$W/base-archive" "$W/www/served"
 # A static web server, as repositories are served in production (the issue's reference numbers used
@@ -159,9 +195,10 @@ for t in ostree atomboot; do
 done
 ostree --repo="$W/www/served" commit -b main -s two --timestamp=2024-01-02T00:00:00Z "$TREE2" >/dev/null
 scenario pull-incremental
+fi
 
 printf '\n%-20s %12s %12s %8s %14s %14s\n' scenario "ostree s" "atomboot s" ratio "ostree MiB" "atomboot MiB"
-for s in commit-archive commit-bare-user commit-1pct checkout-hardlink pull-full pull-incremental; do
+for s in $SCENARIOS; do
   o=$(cut -d' ' -f1 "$W/$s.ostree" | median)
   a=$(cut -d' ' -f1 "$W/$s.atomboot" | median)
   orss=$(cut -d' ' -f2 "$W/$s.ostree" | sort -n | tail -1)
@@ -170,9 +207,12 @@ for s in commit-archive commit-bare-user commit-1pct checkout-hardlink pull-full
   printf '%-20s %12s %12s %8s %14.1f %14.1f\n' "$s" "$o" "$a" "$ratio" "$(awk -v k="$orss" 'BEGIN{print k/1024}')" "$(awk -v k="$arss" 'BEGIN{print k/1024}')"
 done
 echo "(medians of $RUNS runs; ratio = atomboot/ostree, lower is better; RSS = max over runs; tree ${SIZE} MB, $NFILES files)"
+has commit-archive && printf 'archive objects after commit-archive: ostree %s bytes, atomboot %s bytes (ratio %s)\n' \
+  "$(median <"$W/objects-bytes.ostree")" "$(median <"$W/objects-bytes.atomboot")" \
+  "$(awk -v a="$(median <"$W/objects-bytes.atomboot")" -v o="$(median <"$W/objects-bytes.ostree")" 'BEGIN { printf "%.3f", a / o }')"
 echo
 echo "every run (s), in the order they ran:"
-for s in commit-archive commit-bare-user commit-1pct checkout-hardlink pull-full pull-incremental; do
+for s in $SCENARIOS; do
   printf '  %-20s ostree: %s  atomboot: %s\n' "$s" "$(cut -d' ' -f1 "$W/$s.ostree" | tr '\n' ' ')" \
     "$(cut -d' ' -f1 "$W/$s.atomboot" | tr '\n' ' ')"
 done

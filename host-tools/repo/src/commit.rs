@@ -1,15 +1,20 @@
-//! Commit builder: walks a directory in parallel (rayon), streams each file into the store.
+//! Commit builder: walks a directory in parallel (rayon), streams each file into the store. Files
+//! unchanged since the previous commit of the same directory, and (with `link_checkout_speedup`) hard
+//! links of the repository's own objects, are taken by their checksum without being read
+//! ([`super::statcache`]).
 
 use super::gvariant::{Type, Value};
 use super::objects::{
     Checksum, Commit, DirMeta, DirTree, FileHeader, ObjectType, S_IFLNK, S_IFMT, S_IFREG,
 };
-use super::store::{read_xattrs, Store};
+use super::statcache::{DevIno, StatCache};
+use super::store::{read_xattrs, Mode, Store};
 use super::RepoError;
 use rayon::prelude::*;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Options for [`commit_dir`].
 #[derive(Debug, Clone, Default)]
@@ -28,6 +33,38 @@ pub struct CommitOptions {
     pub owner_gid: Option<u32>,
     /// `--skip-if-unchanged`: when the parent has the same root tree, write nothing and return the parent.
     pub skip_if_unchanged: bool,
+    /// `--link-checkout-speedup`: a file that is a hard link of one of the repository's content objects
+    /// (bare or bare-user, `checkout -H`) is that object, not read.
+    pub link_checkout_speedup: bool,
+    /// Neither read nor write the stat cache of the source directory (every file is read).
+    pub no_stat_cache: bool,
+}
+
+/// What one commit walk shares: the store, the options and the caches.
+struct Walk<'a> {
+    store: &'a Store,
+    o: &'a CommitOptions,
+    cache: Option<StatCache>,
+    devino: Option<DevIno>,
+    stats: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    read: AtomicU64,
+    stat_cache: AtomicU64,
+    devino: AtomicU64,
+}
+
+/// How a commit found its regular files' checksums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Read and hashed.
+    pub read: u64,
+    /// Taken from the stat cache (unchanged since the previous commit of the directory).
+    pub stat_cache: u64,
+    /// Hard links of the repository's objects (`link_checkout_speedup`).
+    pub devino: u64,
 }
 
 fn err(p: &Path, what: &str, e: std::io::Error) -> RepoError {
@@ -73,19 +110,36 @@ fn header_for(path: &Path, md: &fs::Metadata, o: &CommitOptions) -> Result<FileH
     })
 }
 
-fn write_file(
-    store: &Store,
-    path: &Path,
-    md: &fs::Metadata,
-    o: &CommitOptions,
-) -> Result<Checksum, RepoError> {
-    let h = header_for(path, md, o)?;
+fn write_file(w: &Walk, path: &Path, rel: &Path, md: &fs::Metadata) -> Result<Checksum, RepoError> {
+    if md.is_file() {
+        let known = match w.devino.as_ref().and_then(|d| d.lookup(md)) {
+            Some(c) => Some((c, &w.stats.devino)),
+            None => w
+                .cache
+                .as_ref()
+                .and_then(|c| c.lookup(rel, md))
+                .map(|c| (c, &w.stats.stat_cache)),
+        };
+        if let Some((c, n)) = known.filter(|(c, _)| w.store.has_object(c, ObjectType::File)) {
+            n.fetch_add(1, Ordering::Relaxed);
+            if let Some(cache) = &w.cache {
+                cache.record(rel, md, c);
+            }
+            return Ok(c);
+        }
+    }
+    let h = header_for(path, md, w.o)?;
     debug_assert!(matches!(h.mode & S_IFMT, S_IFREG | S_IFLNK));
     if h.is_symlink() {
-        return store.write_content(&h, &mut std::io::empty(), 0, None);
+        return w.store.write_content(&h, &mut std::io::empty(), 0, None);
     }
     let mut f = fs::File::open(path).map_err(|e| err(path, "open", e))?;
-    store.write_content(&h, &mut f, md.len(), None)
+    let c = w.store.write_content(&h, &mut f, md.len(), None)?;
+    w.stats.read.fetch_add(1, Ordering::Relaxed);
+    if let Some(cache) = &w.cache {
+        cache.record(rel, md, c);
+    }
+    Ok(c)
 }
 
 enum Entry {
@@ -93,12 +147,25 @@ enum Entry {
     Dir(String, Checksum, Checksum),
 }
 
-/// Writes the tree under `dir` and returns (dirtree, dirmeta) checksums.
+/// Writes the tree under `dir` and returns (dirtree, dirmeta) checksums (no caches).
 pub fn write_tree(
     store: &Store,
     dir: &Path,
     o: &CommitOptions,
 ) -> Result<(Checksum, Checksum), RepoError> {
+    let w = Walk {
+        store,
+        o,
+        cache: None,
+        devino: None,
+        stats: Counters::default(),
+    };
+    walk(&w, dir, Path::new(""))
+}
+
+/// Writes the tree under `dir` (`rel` below the committed root).
+fn walk(w: &Walk, dir: &Path, rel: &Path) -> Result<(Checksum, Checksum), RepoError> {
+    let (store, o) = (w.store, w.o);
     let md = fs::symlink_metadata(dir).map_err(|e| err(dir, "stat", e))?;
     if !md.is_dir() {
         return Err(RepoError::Usage(format!(
@@ -124,12 +191,14 @@ pub fn write_tree(
         .into_par_iter()
         .map(|name| {
             let p = dir.join(&name);
+            let r = rel.join(&name);
             let md = fs::symlink_metadata(&p).map_err(|e| err(&p, "stat", e))?;
             if md.is_dir() {
-                let (t, m) = write_tree(store, &p, o)?;
+                let (t, m) = walk(w, &p, &r)?;
                 Ok(Entry::Dir(name, t, m))
             } else {
-                Ok(Entry::File(name.clone(), write_file(store, &p, &md, o)?))
+                let c = write_file(w, &p, &r, &md)?;
+                Ok(Entry::File(name, c))
             }
         })
         .collect::<Result<_, RepoError>>()?;
@@ -147,13 +216,49 @@ pub fn write_tree(
 
 /// Commits `dir`; updates the branch ref when one is given. Returns the commit checksum.
 pub fn commit_dir(store: &Store, dir: &Path, o: &CommitOptions) -> Result<Checksum, RepoError> {
+    commit_dir_stats(store, dir, o).map(|(c, _)| c)
+}
+
+/// [`commit_dir`], also saying how each regular file's checksum was found.
+pub fn commit_dir_stats(
+    store: &Store,
+    dir: &Path,
+    o: &CommitOptions,
+) -> Result<(Checksum, CommitStats), RepoError> {
     if let Some(b) = &o.branch {
         super::store::validate_ref(b)?;
     }
     let txn = store.begin()?;
     let _staging = txn.staging_guard();
-    let root = write_tree(&txn, dir, o)?;
-    commit_root(store, &txn, root, o)
+    // Overrides change every file's header: a cache made with other ones does not apply.
+    let options = format!("{:?} {:?}", o.owner_uid, o.owner_gid);
+    let cache = (!o.no_stat_cache)
+        .then(|| StatCache::load(StatCache::path_for(&store.path, dir), options.as_bytes()));
+    // Hard links of objects are those objects only while no override rewrites their headers.
+    let devino = (o.link_checkout_speedup
+        && store.mode != Mode::Archive
+        && o.owner_uid.is_none()
+        && o.owner_gid.is_none())
+    .then(|| DevIno::scan(&store.path.join("objects"), "file"));
+    let w = Walk {
+        store: &txn,
+        o,
+        cache,
+        devino,
+        stats: Counters::default(),
+    };
+    let root = walk(&w, dir, Path::new(""))?;
+    let csum = commit_root(store, &txn, root, o)?;
+    if let Some(cache) = w.cache {
+        // Only a hint: a commit that could not save it is still a good commit.
+        let _ = cache.save();
+    }
+    let stats = CommitStats {
+        read: w.stats.read.into_inner(),
+        stat_cache: w.stats.stat_cache.into_inner(),
+        devino: w.stats.devino.into_inner(),
+    };
+    Ok((csum, stats))
 }
 
 /// Commits an existing root (dirtree, dirmeta), as `commit --tree=ref=REV` does.
@@ -170,6 +275,7 @@ pub fn commit_tree(
     commit_root(store, &txn, root, o)
 }
 
+/// Writes the commit object for `root` in `txn`, finishes it and moves the branch.
 fn commit_root(
     store: &Store,
     txn: &Store,

@@ -10,13 +10,14 @@
 //! println!("{} {:?}", c.subject, c.metadata_string("version"));
 //! let kernel = repo.read_file(&commit, "/usr/lib/modules/6.1/vmlinuz")?;
 //! repo.checkout(&commit, "/sysroot/deploy/x".as_ref(),
-//!     &CheckoutOptions { user_mode: true, hardlink: true, union: false })?;
+//!     &CheckoutOptions { user_mode: true, hardlink: true, ..Default::default() })?;
 //! # Ok::<(), atomboot_repo::RepoError>(())
 //! ```
 
 pub mod checkout;
 pub mod commit;
 pub mod diff;
+pub mod deflate;
 pub mod fsck;
 pub mod gvariant;
 pub mod inflate;
@@ -24,6 +25,7 @@ pub mod objects;
 pub mod prune;
 pub mod pull;
 pub mod remote;
+pub mod statcache;
 pub mod store;
 pub mod summary;
 pub mod time;

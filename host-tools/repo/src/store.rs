@@ -6,8 +6,6 @@ use super::objects::{
 use super::tmpobject::TmpObject;
 use super::RepoError;
 use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
-use flate2::Compression;
 use sha2::Digest;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
@@ -101,6 +99,30 @@ fn bare_user_meta(p: &Path, csum: &Checksum) -> Result<(Vec<u8>, bool), RepoErro
     let m = super::objects::DirMeta::parse(&meta)
         .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
     Ok((meta, m.mode & S_IFMT == S_IFLNK))
+}
+
+/// A bare-user regular file's `user.ostreemeta` against the object file it describes: a valid mode
+/// (regular file, no bits beyond `S_IFMT|07777`), and the object's permission bits as a store writes them
+/// from that mode (ostree: `mode & 0775`; atomboot before 2026-12: `(mode & 0775) | 0600`). A tampered
+/// xattr that adds an execute or write bit no longer matches the object file.
+fn check_bare_user_mode(
+    p: &Path,
+    csum: &Checksum,
+    meta_mode: u32,
+    file_mode: u32,
+) -> Result<(), RepoError> {
+    let perm = file_mode & 0o7777;
+    let want = meta_mode & 0o775;
+    if meta_mode & S_IFMT != S_IFREG
+        || meta_mode & !(S_IFMT | 0o7777) != 0
+        || (perm != want && perm != want | 0o600)
+    {
+        return Err(RepoError::Corrupt(format!(
+            "file object {csum}: its {OSTREEMETA_XATTR} mode {meta_mode:o} does not match the object file ({}, mode {perm:o}); run fsck",
+            p.display()
+        )));
+    }
+    Ok(())
 }
 
 /// syncfs of the file system holding `path`: everything dirty on it reaches the disk.
@@ -465,17 +487,10 @@ impl Store {
                     .write_all(&size_prefix(h.len()))
                     .and_then(|_| tmp.file_mut().write_all(&h))
                     .map_err(werr)?;
-                let mut enc = DeflateEncoder::new(tmp.file_mut(), Compression::new(6));
-                loop {
-                    let n = content.read(&mut buf).map_err(werr)?;
-                    if n == 0 {
-                        break;
-                    }
-                    sha.update(&buf[..n]);
-                    enc.write_all(&buf[..n]).map_err(werr)?;
-                    total += n as u64;
-                }
-                enc.finish().map_err(werr)?;
+                let mut w = io::BufWriter::with_capacity(128 * 1024, tmp.file_mut());
+                total = super::deflate::write_deflated(content, size, &mut sha, &mut w)
+                    .and_then(|n| w.flush().map(|()| n))
+                    .map_err(werr)?;
             }
             Mode::BareUser | Mode::Bare => {
                 if header.is_symlink() {
@@ -624,8 +639,9 @@ impl Store {
                 let h = FileHeader::parse_ostreemeta(&meta, String::new())
                     .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
                 let f = File::open(&p).map_err(missing)?;
-                let size = f.metadata().map_err(|e| io_err(&p, "stat", e))?.len();
-                Ok((h, size, Box::new(f)))
+                let md = f.metadata().map_err(|e| io_err(&p, "stat", e))?;
+                check_bare_user_mode(&p, csum, h.mode, md.mode())?;
+                Ok((h, md.len(), Box::new(f)))
             }
             Mode::Bare => {
                 let md = fs::symlink_metadata(&p).map_err(missing)?;

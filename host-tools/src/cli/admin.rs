@@ -59,6 +59,9 @@ pub enum AdminCommand {
         /// Deploy even a commit that failed before, or whose device tree does not match the board.
         #[arg(long)]
         force: bool,
+        /// Re-hash every object checked out (default: trusted as verified when it entered the repository).
+        #[arg(long)]
+        verify: bool,
         /// REF, REMOTE:REF or a commit checksum.
         refspec: String,
     },
@@ -322,6 +325,7 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
             kargs,
             karg_proc_cmdline,
             force,
+            verify,
             refspec,
         } => {
             let id = admin.deploy(&DeployOptions {
@@ -330,6 +334,7 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
                 kargs,
                 karg_proc_cmdline,
                 force,
+                verify,
             })?;
             println!(
                 "deployed {} (default at next boot; the previous default is the fallback)",

@@ -49,6 +49,10 @@ pub enum RepoCommand {
         /// dir=PATH or ref=REV (one tree).
         #[arg(long)]
         tree: Vec<String>,
+        /// Files that are hardlinks of this repository's objects (checkout -H/-U) are taken by their
+        /// device and inode, not read.
+        #[arg(long = "link-checkout-speedup")]
+        link_checkout_speedup: bool,
         /// Directory to commit.
         dir: Option<PathBuf>,
     },
@@ -97,6 +101,9 @@ pub enum RepoCommand {
         /// Check out only this path of the commit.
         #[arg(long)]
         subpath: Option<String>,
+        /// Re-hash every object read; stop at the first that does not match its checksum.
+        #[arg(long)]
+        verify: bool,
         rev: String,
         dest: Option<PathBuf>,
     },
@@ -210,6 +217,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             owner_uid,
             owner_gid,
             tree,
+            link_checkout_speedup,
             dir,
         } => {
             let repo = open(repo_path)?;
@@ -224,6 +232,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 owner_uid,
                 owner_gid,
                 skip_if_unchanged,
+                link_checkout_speedup,
                 ..Default::default()
             };
             for kv in metadata {
@@ -344,6 +353,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             hardlink,
             union,
             subpath,
+            verify,
             rev,
             dest,
         } => {
@@ -354,6 +364,8 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 user_mode,
                 hardlink,
                 union,
+                verify,
+                ..Default::default()
             };
             match subpath.as_deref() {
                 None | Some("/") => repo.checkout(&c, &dest, &o)?,

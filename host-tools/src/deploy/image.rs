@@ -115,6 +115,7 @@ fn build_in(
             kargs: opts.kargs.clone(),
             karg_proc_cmdline: false,
             force: opts.force,
+            verify: false,
         })?;
         // A factory image boots its only deployment without a trial.
         admin.mark_good()?;

@@ -22,8 +22,9 @@ pub trait CommitSource {
     fn resolve(&self, refspec: &str) -> Result<String>;
     /// Reads a commit's metadata.
     fn info(&self, commit: &str) -> Result<CommitInfo>;
-    /// Checks the commit's tree out into `dest` (which does not exist yet).
-    fn checkout(&self, commit: &str, dest: &Path) -> Result<()>;
+    /// Checks the commit's tree out into `dest` (which does not exist yet); `verify` re-hashes every
+    /// object read (`admin deploy --verify`) where the source can.
+    fn checkout(&self, commit: &str, dest: &Path, verify: bool) -> Result<()>;
     /// Fetches `REMOTE:REF` from its remote (used by `upgrade`); a local ref needs nothing.
     fn pull(&self, _refspec: &str) -> Result<()> {
         Ok(())
@@ -92,7 +93,7 @@ impl CommitSource for TreeSource {
         })
     }
 
-    fn checkout(&self, commit: &str, dest: &Path) -> Result<()> {
+    fn checkout(&self, commit: &str, dest: &Path, _verify: bool) -> Result<()> {
         let src = self.root.join("commits").join(commit);
         if !src.is_dir() {
             bail!("commit {commit} is not in {}", self.root.display());
@@ -119,6 +120,22 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// How a deployment is checked out of a repository in `mode` (docs/FORMATS.md, "Deployments"), as
+/// `ostree admin deploy` does: hard links of the repository's objects wherever the repository can give
+/// them (bare: with owners; bare-user: as the repository's user, `-U`), so a deployment costs only its
+/// directories and `/etc`; `etc` is always a real copy (it stays writable on the device and must never
+/// share an inode with an object); an archive repository is copied out.
+pub fn deploy_checkout(mode: atomboot_repo::Mode, verify: bool) -> atomboot_repo::CheckoutOptions {
+    use atomboot_repo::Mode;
+    atomboot_repo::CheckoutOptions {
+        hardlink: matches!(mode, Mode::Bare | Mode::BareUser),
+        user_mode: mode == Mode::BareUser,
+        verify,
+        copy_dirs: &["etc"],
+        ..Default::default()
+    }
 }
 
 /// The in-house OSTree-compatible repository (`atomboot_repo`): what `atomboot admin` deploys from.
@@ -187,12 +204,12 @@ impl CommitSource for RepoSource {
         })
     }
 
-    fn checkout(&self, commit: &str, dest: &Path) -> Result<()> {
+    fn checkout(&self, commit: &str, dest: &Path, verify: bool) -> Result<()> {
         let repo = self.open()?;
         repo.checkout(
             &self.checksum(commit)?,
             dest,
-            &atomboot_repo::checkout::CheckoutOptions::default(),
+            &deploy_checkout(repo.mode(), verify),
         )
         .with_context(|| {
             format!(

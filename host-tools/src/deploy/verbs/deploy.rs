@@ -48,7 +48,7 @@ impl Admin<'_> {
         let _ = std::fs::remove_dir_all(&staging);
         let merge_from = self.merge_deployment(&os, &config);
         let prepared = (|| -> Result<bootfiles::BootFiles> {
-            source.checkout(&commit, &staging)?;
+            source.checkout(&commit, &staging, opts.verify)?;
             self.prepare_etc(&staging, merge_from.as_ref())?;
             let files = bootfiles::find(&staging, &opts.refspec, self.board.as_ref())?;
             if let Some((dtb, from)) = &files.fdt {
@@ -127,6 +127,10 @@ impl Admin<'_> {
         let dest = self.sysroot.deployment_dir(&id);
         std::fs::rename(&staging, &dest)
             .with_context(|| format!("cannot move the checkout to {}", dest.display()))?;
+        // The deployment (its links, directories and copied /etc) is on disk before anything names it.
+        std::fs::File::open(&dest)
+            .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
+            .with_context(|| format!("cannot sync the file system of {}", dest.display()))?;
         write_atomic(
             &self.sysroot.origin_file(&id),
             format!("[origin]\nrefspec={}\n", opts.refspec).as_bytes(),

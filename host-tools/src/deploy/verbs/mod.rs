@@ -50,6 +50,9 @@ pub struct DeployOptions {
     pub karg_proc_cmdline: bool,
     /// Deploy a commit recorded as failed, or one whose device tree does not match the board.
     pub force: bool,
+    /// Re-hash every object checked out (`--verify`); by default objects are trusted as verified when
+    /// they entered the repository, as ostree does (`fsck` re-checks them).
+    pub verify: bool,
 }
 
 impl<'a> Admin<'a> {
