@@ -16,8 +16,8 @@
 
 pub mod checkout;
 pub mod commit;
-pub mod diff;
 pub mod deflate;
+pub mod diff;
 pub mod fsck;
 pub mod gvariant;
 pub mod inflate;
