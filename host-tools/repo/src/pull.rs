@@ -238,6 +238,22 @@ struct Puller<'a> {
     src: &'a Source,
     bytes: Arc<AtomicU64>,
     stats: PullStats,
+    /// stderr is not a terminal (a serial console, a log): one plain line per phase instead of a bar.
+    lines: bool,
+}
+
+impl Puller<'_> {
+    /// One `pull: ...` line on stderr, when stderr is not a terminal.
+    fn phase(&self, what: std::fmt::Arguments<'_>) {
+        if self.lines {
+            eprintln!(
+                "pull: {what} ({} metadata, {} content objects, {} bytes fetched so far)",
+                self.stats.meta_fetched.load(Ordering::Relaxed),
+                self.stats.content_fetched.load(Ordering::Relaxed),
+                self.bytes.load(Ordering::Relaxed)
+            );
+        }
+    }
 }
 
 impl Puller<'_> {
@@ -401,6 +417,10 @@ impl Puller<'_> {
                 .collect()
         });
         progress.set_length(files.len() as u64);
+        self.phase(format_args!(
+            "commit {commit}: metadata complete; {} content objects to fetch",
+            files.len()
+        ));
         let errs: Vec<RepoError> = pool.install(|| {
             use rayon::prelude::*;
             files
@@ -442,8 +462,9 @@ pub fn pull(
         src,
         bytes: Arc::new(AtomicU64::new(0)),
         stats: PullStats::default(),
+        lines: !io::stderr().is_terminal(),
     };
-    let progress = if io::stderr().is_terminal() {
+    let progress = if !p.lines {
         let pb = indicatif::ProgressBar::new(0);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
@@ -460,14 +481,17 @@ pub fn pull(
         resolved.push((r.clone(), src.resolve(r)?));
     }
     for (name, c) in &resolved {
+        p.phase(format_args!("{name} is commit {c}"));
         if let Err(e) = p.pull_commit(c, &progress) {
             // Keep what was fetched and verified: the next pull resumes from it.
             let _ = txn.finish();
+            p.phase(format_args!("stopped: {e}; what was fetched is kept"));
             return Err(e);
         }
         dest.write_ref(&format!("{local_prefix}{name}"), c)?;
     }
     progress.finish_and_clear();
+    p.phase(format_args!("done"));
     p.stats
         .bytes
         .store(p.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
