@@ -6,7 +6,7 @@
 #   /usr/bin/busybox (+ applet links), /usr/bin/atomboot (armhf, static)
 #   /usr/sbin/init, /usr/lib/atomboot-guest/{health-check,udhcpc.script}, /bin /sbin /lib -> usr/...
 #   /etc/os-release (VERSION_ID=VERSION), /etc/fw_env.config (/boot/uboot.env + /boot/uboot-redund.env, 0x4000)
-#   empty /proc /sys /dev /run /tmp /var /boot /sysroot /mnt
+#   empty /proc /sys /dev /run /tmp /var /boot /sysroot /mnt /media/usb
 # --health fail: the health check fails on every boot (a version that must never be marked good).
 # Environment: ATOMBOOT_GUEST_BIN=FILE uses that armhf atomboot instead of building it.
 set -euo pipefail
@@ -130,7 +130,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 R="$(cd "$OUT" && pwd)"
 mkdir -p "$R"/usr/{bin,sbin,lib/modules/"$KVER",lib/atomboot-guest} "$R"/etc \
-         "$R"/{proc,sys,dev,run,tmp,var,boot,sysroot,mnt}
+         "$R"/{proc,sys,dev,run,tmp,var,boot,sysroot,mnt,media/usb}
 ln -s usr/bin "$R/bin"
 ln -s usr/sbin "$R/sbin"
 ln -s usr/lib "$R/lib"
