@@ -238,12 +238,12 @@ struct Puller<'a> {
     src: &'a Source,
     bytes: Arc<AtomicU64>,
     stats: PullStats,
-    /// stderr is not a terminal (a serial console, a log): one plain line per phase instead of a bar.
+    /// One plain line per phase instead of a bar (see [`plain_progress`]).
     lines: bool,
 }
 
 impl Puller<'_> {
-    /// One `pull: ...` line on stderr, when stderr is not a terminal.
+    /// One `pull: ...` line on stderr, in plain mode.
     fn phase(&self, what: std::fmt::Arguments<'_>) {
         if self.lines {
             eprintln!(
@@ -462,7 +462,7 @@ pub fn pull(
         src,
         bytes: Arc::new(AtomicU64::new(0)),
         stats: PullStats::default(),
-        lines: !io::stderr().is_terminal(),
+        lines: plain_progress(),
     };
     let progress = if !p.lines {
         let pb = indicatif::ProgressBar::new(0);
@@ -496,6 +496,17 @@ pub fn pull(
         .bytes
         .store(p.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
     Ok(p.stats)
+}
+
+/// Progress as plain lines, not a redrawn bar: stderr is not a terminal (a log, a pipe), or it is one
+/// without a known terminal type (`TERM` unset, empty or `dumb`: a serial console driven by init or a
+/// boot script, where a spinner's carriage returns and escapes would pile up).
+fn plain_progress() -> bool {
+    !io::stderr().is_terminal()
+        || matches!(
+            std::env::var("TERM").as_deref(),
+            Err(_) | Ok("") | Ok("dumb")
+        )
 }
 
 fn src_is_same(dest: &Store, src: &Source) -> bool {
