@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: commit two OS versions with `atomboot commit`, deploy them with `atomboot admin`, boot them in
-# QEMU with Debian's real U-Boot, the atomboot agent and a real Debian armhf kernel, then break the new
-# version's kernel on the boot partition and watch the agent fall back by itself.
+# The main job: commit two OS versions with `atomboot commit`, deploy the first with `atomboot admin`, boot it
+# in QEMU with Debian's real U-Boot, the atomboot agent and a real Debian armhf kernel; the running device
+# then updates itself to the second over its network (`atomboot admin upgrade`, `reboot`); finally break the
+# new version's kernel on the boot partition and watch the agent fall back by itself.
 # Short output here; full logs in demo-out/ (or $ATOMBOOT_DEMO_OUT). Exits non-zero if any step misbehaves.
 set -euo pipefail
 cd "$(dirname "$0")/.."

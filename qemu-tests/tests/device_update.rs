@@ -551,9 +551,10 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
             cut_after = t0.elapsed().as_secs_f64();
             let c = m.console();
             cut_pos = c.len();
-            phase = if c[p..].contains("atomboot-guest: upgrade: rc=") {
+            let since = c.get(p..).unwrap_or("");
+            phase = if since.contains("atomboot-guest: upgrade: rc=") {
                 "after the upgrade"
-            } else if c[p..].contains("pull: done (") {
+            } else if since.contains("pull: done (") {
                 "deploy"
             } else {
                 "pull"
@@ -564,7 +565,7 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
                 m.kill();
             }
         });
-        let after = &run.console[cut_pos..];
+        let after = run.console.get(cut_pos..).unwrap_or("");
         let next = boots(after);
         let first = next.first().copied().unwrap_or("");
         let slot = if first.contains("atomboot: boot primary") {
