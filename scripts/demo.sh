@@ -98,11 +98,12 @@ step "commit v2 on the build server; the device runs admin upgrade itself (pull 
 C2=$("$A" --repo="$R" commit -b demo/os -s "version 2" --add-metadata-string=version=2 "$W/os-v2")
 say "v2 = $C2"
 # A one-shot job for the running device (qemu-tests/guest/os/init runs /boot/atomboot-job.sh once).
+# Its output goes to the console as it comes, through a pipe (as into a log: plain progress lines).
 cat > "$W/job.sh" <<'JOB'
 exec > /dev/console 2>&1
 echo "atomboot-guest: upgrade: start $(cat /proc/uptime)"
-atomboot admin upgrade
-rc=$?
+( atomboot admin upgrade; echo $? > /tmp/upgrade.rc ) 2>&1 | cat
+rc=$(cat /tmp/upgrade.rc)
 echo "atomboot-guest: upgrade: rc=$rc $(cat /proc/uptime)"
 [ $rc = 0 ] && touch /run/atomboot/reboot
 JOB

@@ -213,14 +213,20 @@ fn changed(old: &Path, new: &Path) -> (usize, u64) {
     (n, bytes)
 }
 
+/// The start of every job: its output goes to the console as it comes (not after the job, as the guest's
+/// init would print it), and `logged CMD...` runs a command with its output through a pipe, as in a log
+/// (so `atomboot` prints plain progress lines), returning its exit code.
+const JOB_PRELUDE: &str = "exec > /dev/console 2>&1\n\
+     logged() { ( \"$@\"; echo $? > /tmp/logged.rc ) 2>&1 | cat; return \"$(cat /tmp/logged.rc)\"; }\n";
+
 /// The job of scenario 1 and 4: `admin upgrade`, live on the console; reboot when it worked.
 /// `rearm`: the job puts itself back first, so an interrupted upgrade runs again on the next boot.
 fn upgrade_job(rearm: bool) -> String {
     format!(
-        "exec > /dev/console 2>&1\n\
+        "{JOB_PRELUDE}\
          {}\
          echo 'atomboot-guest: upgrade: start'\n\
-         atomboot admin upgrade\n\
+         logged atomboot admin upgrade\n\
          rc=$?\n\
          echo \"atomboot-guest: upgrade: rc=$rc\"\n\
          if [ $rc = 0 ]; then rm -f /boot/atomboot-job.sh; sync; touch /run/atomboot/reboot; fi\n\
@@ -320,17 +326,17 @@ fn s2_usb_stick_pull_and_deploy_on_the_device_then_reboot_into_it() {
     let mut dev = Device::from_image(&work_dir().join("s2").join("board"), &r.image);
     let stick = usb_stick(&work_dir().join("s2"), "os/v2");
     // As seed 000 does it: the stick's repository as a file:// remote, pull, deploy REMOTE:REF.
-    dev.put_job(
-        "exec > /dev/console 2>&1\n\
+    dev.put_job(&format!(
+        "{JOB_PRELUDE}\
          set -e\n\
          mount -t vfat -o ro /dev/vdb /media/usb\n\
          atomboot --repo=/sysroot/ostree/repo remote add --no-gpg-verify usb file:///media/usb/repo\n\
-         atomboot --repo=/sysroot/ostree/repo pull usb os/v2\n\
-         atomboot admin deploy usb:os/v2\n\
+         logged atomboot --repo=/sysroot/ostree/repo pull usb os/v2\n\
+         logged atomboot admin deploy usb:os/v2\n\
          umount /media/usb\n\
          echo 'atomboot-guest: usb: deployed'\n\
          touch /run/atomboot/reboot\n",
-    );
+    ));
     let opts = MachineOptions {
         extra_disk: Some(stick),
         ..Default::default()
@@ -406,18 +412,18 @@ fn s3_server_down_halfway_v1_keeps_booting_and_the_second_upgrade_fetches_only_t
     server.go_down_after(payload / 2);
     // Attempt 1 fails: reboot (v1 must keep booting) and try again, the job re-armed; attempt 2 reboots
     // into the new version.
-    dev.put_job(
-        "exec > /dev/console 2>&1\n\
+    dev.put_job(&format!(
+        "{JOB_PRELUDE}\
          n=$(( $(cat /var/upgrade-attempt 2>/dev/null || echo 0) + 1 ))\n\
          echo $n > /var/upgrade-attempt\n\
          echo \"atomboot-guest: upgrade attempt $n: start\"\n\
-         atomboot admin upgrade\n\
+         logged atomboot admin upgrade\n\
          rc=$?\n\
          echo \"atomboot-guest: upgrade attempt $n: rc=$rc\"\n\
          [ $rc = 0 ] || cp /tmp/atomboot-job.sh /boot/atomboot-job.sh\n\
          sync\n\
          touch /run/atomboot/reboot\n",
-    );
+    ));
     let opts = MachineOptions {
         server_port: Some(server.port()),
         ..Default::default()
