@@ -35,7 +35,10 @@ fn pull_prints_one_plain_line_per_phase_without_a_terminal() {
     }
     let src = t.path().join("src");
     ok(&src, &["init", "--mode=archive"]);
-    let (c, _) = ok(&src, &["commit", "-b", "os/main", "-s", "x", tree.to_str().unwrap()]);
+    let (c, _) = ok(
+        &src,
+        &["commit", "-b", "os/main", "-s", "x", tree.to_str().unwrap()],
+    );
     let c = c.trim();
     let dst = t.path().join("dst");
     ok(&dst, &["init", "--mode=bare-user"]);
@@ -71,5 +74,8 @@ fn pull_prints_one_plain_line_per_phase_without_a_terminal() {
     // Nothing left to fetch the second time.
     let (_, err) = ok(&dst, &["pull", "usb", "os/main"]);
     assert_eq!(err.lines().count(), 2, "{err}");
-    assert!(err.contains("pull: done (0 metadata, 0 content objects, 0 bytes"), "{err}");
+    assert!(
+        err.contains("pull: done (0 metadata, 0 content objects, 0 bytes"),
+        "{err}"
+    );
 }

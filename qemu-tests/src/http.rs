@@ -127,10 +127,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The file a request path names under `root`; None for anything that leaves it.
 fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
     let rel = Path::new(path.split('?').next()?.trim_start_matches('/'));
-    if rel
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-    {
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return None;
     }
     Some(root.join(rel))

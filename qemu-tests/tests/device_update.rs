@@ -137,7 +137,14 @@ fn networked_device(name: &str, server_repo: &Path) -> Device {
     let mut dev = Device::from_image(&dir, &release().image);
     let repo = dev.repo_arg();
     let file_url = format!("file://{}", server_repo.display());
-    atomboot_ok(&[&repo, "remote", "add", "--no-gpg-verify", "origin", &file_url]);
+    atomboot_ok(&[
+        &repo,
+        "remote",
+        "add",
+        "--no-gpg-verify",
+        "origin",
+        &file_url,
+    ]);
     atomboot_ok(&[&repo, "pull", "origin", "os/stable"]);
     dev.admin_ok(&["deploy", "origin:os/stable"]);
     dev.admin_ok(&["mark-good"]);
@@ -260,7 +267,12 @@ fn s1_network_upgrade_on_the_device_reboots_into_v2_which_marks_itself_good() {
         upgrade_secs = t0.elapsed().as_secs_f64();
     });
     let b = boots(&run.console);
-    assert_eq!(b.len(), 2, "two boots (v1, then v2 after `reboot`):\n{}", run.console);
+    assert_eq!(
+        b.len(),
+        2,
+        "two boots (v1, then v2 after `reboot`):\n{}",
+        run.console
+    );
     booted(b[0], "primary", 1);
     for line in [
         "atomboot-guest: network: eth0 10.0.2.15",
@@ -304,7 +316,12 @@ fn usb_stick(dir: &Path, branch: &str) -> PathBuf {
     let repo = export.join("repo");
     let ra = repo_arg(&repo);
     atomboot_ok(&[&ra, "init", "--mode=archive"]);
-    atomboot_ok(&[&ra, "pull-local", &release().repo.display().to_string(), branch]);
+    atomboot_ok(&[
+        &ra,
+        "pull-local",
+        &release().repo.display().to_string(),
+        branch,
+    ]);
     let img = dir.join("stick.img");
     let _ = std::fs::remove_file(&img);
     sh(Command::new("mkfs.vfat")
@@ -343,7 +360,12 @@ fn s2_usb_stick_pull_and_deploy_on_the_device_then_reboot_into_it() {
     };
     let run = dev.run_with("run", &opts, RUN_TIMEOUT, |_| {});
     let b = boots(&run.console);
-    assert_eq!(b.len(), 2, "two boots (v1, then v2 after `reboot`):\n{}", run.console);
+    assert_eq!(
+        b.len(),
+        2,
+        "two boots (v1, then v2 after `reboot`):\n{}",
+        run.console
+    );
     booted(b[0], "primary", 1);
     for line in [
         &format!("pull: os/v2 is commit {}", r.v2),
@@ -362,8 +384,7 @@ fn s2_usb_stick_pull_and_deploy_on_the_device_then_reboot_into_it() {
         assert!(b[1].contains(line), "boot 2 lacks {line:?}:\n{}", b[1]);
     }
     // The deployment's origin names the stick's remote, as ostree's would.
-    let s: serde_json::Value =
-        serde_json::from_str(&dev.admin_ok(&["status", "--json"])).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&dev.admin_ok(&["status", "--json"])).unwrap();
     assert_eq!(s["deployments"][0]["commit"], r.v2.as_str(), "{s}");
     assert_eq!(s["deployments"][0]["origin"], "usb:os/v2", "{s}");
     timed("2 USB stick pull + deploy on the device", t);
@@ -431,14 +452,22 @@ fn s3_server_down_halfway_v1_keeps_booting_and_the_second_upgrade_fetches_only_t
     let mut first: Vec<Served> = Vec::new();
     let run = dev.run_with("run", &opts, RUN_TIMEOUT, |m| {
         m.expect("atomboot-guest: upgrade attempt 1: rc=", 0, RUN_TIMEOUT);
-        assert!(server.is_down(), "the first attempt ended before the outage");
+        assert!(
+            server.is_down(),
+            "the first attempt ended before the outage"
+        );
         first = server.log();
         server.clear_log();
         server.come_back();
     });
     let second = server.log();
     let b = boots(&run.console);
-    assert_eq!(b.len(), 3, "three boots (v1, v1 after the failed download, v2):\n{}", run.console);
+    assert_eq!(
+        b.len(),
+        3,
+        "three boots (v1, v1 after the failed download, v2):\n{}",
+        run.console
+    );
     booted(b[0], "primary", 1);
     assert!(
         b[0].contains("pull: stopped: ") && !b[0].contains("upgrade attempt 1: rc=0"),
@@ -446,8 +475,16 @@ fn s3_server_down_halfway_v1_keeps_booting_and_the_second_upgrade_fetches_only_t
         b[0]
     );
     booted(b[1], "primary", 1);
-    assert!(b[1].contains("atomboot: entry primary: normal boot"), "{}", b[1]);
-    assert!(b[1].contains("atomboot-guest: upgrade attempt 2: rc=0"), "{}", b[1]);
+    assert!(
+        b[1].contains("atomboot: entry primary: normal boot"),
+        "{}",
+        b[1]
+    );
+    assert!(
+        b[1].contains("atomboot-guest: upgrade attempt 2: rc=0"),
+        "{}",
+        b[1]
+    );
     booted(b[2], "primary", 2);
     assert!(b[2].contains(&format!("commit={c} ")), "{}", b[2]);
     assert!(b[2].contains("atomboot-guest: mark-good: atomboot admin mark-good rc=0"));
@@ -472,7 +509,10 @@ fn s3_server_down_halfway_v1_keeps_booting_and_the_second_upgrade_fetches_only_t
         again.len(),
         again.iter().map(|s| s.bytes).sum::<u64>()
     );
-    assert!(n1 > 0, "the first attempt fetched no object whole: {first:?}");
+    assert!(
+        n1 > 0,
+        "the first attempt fetched no object whole: {first:?}"
+    );
     assert!(again.is_empty(), "fetched again: {again:?}");
     timed("3 server down halfway, then back", t);
 }
@@ -531,7 +571,11 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
         // The reboot into v2 is scenario 1's: not needed here.
         m.kill();
     });
-    assert!(run.console.contains("atomboot-guest: upgrade: rc=0"), "{}", run.console);
+    assert!(
+        run.console.contains("atomboot-guest: upgrade: rc=0"),
+        "{}",
+        run.console
+    );
     eprintln!("device_update s4: uncut upgrade: pull {pull_secs:.2} s, deploy {deploy_secs:.2} s");
 
     let moments = cut_moments(n);
@@ -596,7 +640,10 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
                 next.len() >= 2 && last.contains("atomboot-guest: booted version=2 "),
                 "cut {i}: the completing upgrade did not boot v2:\n{after}"
             );
-            assert!(first.contains("atomboot-guest: upgrade: rc=0"), "cut {i}:\n{first}");
+            assert!(
+                first.contains("atomboot-guest: upgrade: rc=0"),
+                "cut {i}:\n{first}"
+            );
             completed = "v2 booted".into();
         }
         eprintln!(

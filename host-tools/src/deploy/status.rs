@@ -250,10 +250,7 @@ mod tests {
         };
         assert_eq!(
             last_boot_slot_reason(&facts),
-            (
-                some("fallback"),
-                some("primary kernel: SHA-256 mismatch")
-            )
+            (some("fallback"), some("primary kernel: SHA-256 mismatch"))
         );
         // The next boot is a normal boot of the new default: the old sentence is not this boot's reason.
         let facts = LastBootFacts {
@@ -267,8 +264,10 @@ mod tests {
             last_boot_slot_reason(&facts),
             (some("primary"), some("normal boot"))
         );
-        let text = last_boot(json!({ "slot": "fallback", "reason": "primary kernel: SHA-256 mismatch",
-            "rolled_back": false, "bootcount": "0", "bootlimit": "3", "upgrade_available": "0" }));
+        let text = last_boot(
+            json!({ "slot": "fallback", "reason": "primary kernel: SHA-256 mismatch",
+            "rolled_back": false, "bootcount": "0", "bootlimit": "3", "upgrade_available": "0" }),
+        );
         assert!(!text.contains("slot -"), "{text}");
     }
 
@@ -281,10 +280,7 @@ mod tests {
         };
         assert_eq!(
             last_boot_slot_reason(&facts),
-            (
-                some("fallback"),
-                some("primary kernel: SHA-256 mismatch")
-            )
+            (some("fallback"), some("primary kernel: SHA-256 mismatch"))
         );
         let facts = LastBootFacts {
             env_reason: some("primary kernel: SHA-256 mismatch"),
