@@ -60,15 +60,17 @@ impl Machine {
             .arg(format!(
                 "if=pflash,unit=1,format=raw,file={}",
                 flash.display()
-            ))
-            .arg("-drive")
-            .arg(format!("if=none,format=raw,id=d0,file={}", disk.display()))
-            .args(["-device", "virtio-blk-device,drive=d0"]);
+            ));
+        // The second disk goes first on the command line: U-Boot numbers virtio devices from the last
+        // one given (the boot disk must stay `virtio 0`).
         if let Some(stick) = &opts.extra_disk {
             cmd.arg("-drive")
                 .arg(format!("if=none,format=raw,id=d1,file={}", stick.display()))
                 .args(["-device", "virtio-blk-device,drive=d1"]);
         }
+        cmd.arg("-drive")
+            .arg(format!("if=none,format=raw,id=d0,file={}", disk.display()))
+            .args(["-device", "virtio-blk-device,drive=d0"]);
         match opts.server_port {
             Some(port) => {
                 assert!(

@@ -346,7 +346,9 @@ fn s2_usb_stick_pull_and_deploy_on_the_device_then_reboot_into_it() {
     dev.put_job(&format!(
         "{JOB_PRELUDE}\
          set -e\n\
-         mount -t vfat -o ro /dev/vdb /media/usb\n\
+         for d in /dev/vda /dev/vdb; do [ -b ${{d}}1 ] || stick=$d; done\n\
+         echo \"atomboot-guest: usb: stick is $stick\"\n\
+         mount -t vfat -o ro $stick /media/usb\n\
          atomboot --repo=/sysroot/ostree/repo remote add --no-gpg-verify usb file:///media/usb/repo\n\
          logged atomboot --repo=/sysroot/ostree/repo pull usb os/v2\n\
          logged atomboot admin deploy usb:os/v2\n\
