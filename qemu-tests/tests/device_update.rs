@@ -41,8 +41,11 @@ struct Release {
     image: PathBuf,
 }
 
+/// The scenarios' files; `ATOMBOOT_DEVICE_UPDATE_DIR` moves them (two test processes at once need two).
 fn work_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("device-update")
+    std::env::var_os("ATOMBOOT_DEVICE_UPDATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("device-update"))
 }
 
 fn repo_arg(repo: &Path) -> String {
