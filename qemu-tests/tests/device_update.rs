@@ -12,7 +12,8 @@
 //! 4. power cuts (QEMU's `system_reset`: the guest's page cache is lost) at moments spread over the pull
 //!    and the deploy of an on-device `admin upgrade`: the next boot boots a verified entry, v1 or v2;
 //!    a completing `admin upgrade` afterwards boots v2. `ATOMBOOT_POWERCUTS=N` (default 6) sets how many
-//!    cut moments; `scripts/device-powercuts.sh` runs the full campaign.
+//!    cut moments; `scripts/device-powercuts.sh` runs the full campaign. Ignored for now (see its
+//!    `#[ignore]`): the script runs it with `--include-ignored`.
 //!
 //! Each test prints its wall time and its measurements (`device_update ...` lines, `--nocapture`).
 
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 /// One power-on of a scenario (several boots of the guest) is bounded by this.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 /// A single boot, from power on or reset to the guest's first line.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The build server's repository (v1 and v2 on `os/v1`, `os/v2`) and the factory image of v1.
 struct Release {
@@ -544,6 +545,8 @@ fn cut_moments(n: usize) -> Vec<CutAt> {
 }
 
 #[test]
+#[ignore = "not yet run through once: only its probe and cut 0 were seen to pass (2026-11-30, machine load 30 on 2 cores); \
+            run scripts/device-powercuts.sh 6, then drop this"]
 fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
     let t = Instant::now();
     let r = release();
