@@ -161,7 +161,7 @@ fn serve(st: &State, conn: TcpStream) {
             if h.is_empty() {
                 break;
             }
-            if h.to_ascii_lowercase() == "connection: close" {
+            if h.eq_ignore_ascii_case("connection: close") {
                 close = true;
             }
         }
