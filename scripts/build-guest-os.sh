@@ -4,9 +4,9 @@
 # OUTDIR is replaced by the tree (layout in docs/FORMATS.md, "Guest OS"):
 #   /usr/lib/modules/<kver>/vmlinuz, initramfs.img   Debian armhf armmp kernel + the prepare-root initramfs
 #   /usr/bin/busybox (+ applet links), /usr/bin/atomboot (armhf, static)
-#   /usr/sbin/init, /usr/lib/atomboot-guest/health-check, /bin /sbin /lib -> usr/...
+#   /usr/sbin/init, /usr/lib/atomboot-guest/{health-check,udhcpc.script}, /bin /sbin /lib -> usr/...
 #   /etc/os-release (VERSION_ID=VERSION), /etc/fw_env.config (/boot/uboot.env + /boot/uboot-redund.env, 0x4000)
-#   empty /proc /sys /dev /run /tmp /var /boot /sysroot /mnt
+#   empty /proc /sys /dev /run /tmp /var /boot /sysroot /mnt /media/usb
 # --health fail: the health check fails on every boot (a version that must never be marked good).
 # Environment: ATOMBOOT_GUEST_BIN=FILE uses that armhf atomboot instead of building it.
 set -euo pipefail
@@ -68,12 +68,13 @@ mkdir -p "$IR/etc"
 printf 'ATOMBOOT_OS_VERSION=%s\n' "$VERSION" > "$IR/etc/initrd-release"
 
 # Modules and their order: dependencies from each .ko's .modinfo (depends=), plus the soft dependency
-# ext4 needs for metadata_csum (crc32c_generic); the wanted list is QEMU.md's, plus overlay (admin unlock).
+# ext4 needs for metadata_csum (crc32c_generic); the wanted list is QEMU.md's, plus overlay (admin unlock) and
+# virtio_net (with failover, net_failover: the device's network for on-device updates).
 python3 - "$SRC/lib/modules/$KVER" "$IR/lib/modules" <<'PY'
 import os, shutil, struct, sys
 moddir, out = sys.argv[1], sys.argv[2]
 WANTED = ["virtio_mmio", "virtio_blk", "fat", "vfat", "nls_cp437", "nls_ascii", "crc32c_generic",
-          "crc16", "mbcache", "jbd2", "ext4", "overlay"]
+          "crc16", "mbcache", "jbd2", "ext4", "overlay", "virtio_net"]
 SOFT = {"ext4": ["crc32c_generic"]}
 index = {}
 for root, _, files in os.walk(moddir):
@@ -129,7 +130,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 R="$(cd "$OUT" && pwd)"
 mkdir -p "$R"/usr/{bin,sbin,lib/modules/"$KVER",lib/atomboot-guest} "$R"/etc \
-         "$R"/{proc,sys,dev,run,tmp,var,boot,sysroot,mnt}
+         "$R"/{proc,sys,dev,run,tmp,var,boot,sysroot,mnt,media/usb}
 ln -s usr/bin "$R/bin"
 ln -s usr/sbin "$R/sbin"
 ln -s usr/lib "$R/lib"
@@ -138,13 +139,15 @@ install -m 0644 "$WORK/initramfs.img" "$R/usr/lib/modules/$KVER/initramfs.img"
 install -m 0755 "$SRC/bin/busybox" "$R/usr/bin/busybox"
 for a in sh ash cat echo ls mount umount mkdir rm touch sync poweroff reboot sleep grep sed cut tr \
          uname dmesg df du find head tail wc sort vi dd hexdump md5sum sha256sum ps kill date printf \
-         test true false basename dirname readlink ln cp mv chmod stat; do
+         test true false basename dirname readlink ln cp mv chmod stat udhcpc ifconfig route ip wget \
+         tee; do
   ln -s busybox "$R/usr/bin/$a"
 done
 install -m 0755 "$BIN" "$R/usr/bin/atomboot"
 arm-linux-gnueabihf-strip "$R/usr/bin/atomboot"
 install -m 0755 "$GUEST/os/init" "$R/usr/sbin/init"
 install -m 0755 "$GUEST/os/health-check" "$R/usr/lib/atomboot-guest/health-check"
+install -m 0755 "$GUEST/os/udhcpc.script" "$R/usr/lib/atomboot-guest/udhcpc.script"
 [ "$HEALTH" = fail ] && echo "built with --health fail" > "$R/usr/lib/atomboot-guest/health-fail"
 cat > "$R/etc/os-release" <<EOF
 NAME="atomboot guest"

@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PKGS=(qemu-system-arm u-boot-qemu ostree u-boot-tools libubootenv-tool mtools dosfstools
           e2fsprogs fdisk device-tree-compiler llvm python3 xz-utils cpio ca-certificates gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
-          nginx-light)
+          nginx-light netcat-openbsd)  # nginx: serving tests; nc: QEMU guestfwd to the build server
 
 # The guest OS (qemu-tests/guest, scripts/fetch-guest.sh) uses Debian's armhf kernel and busybox-static.
 if ! dpkg --print-foreign-architectures | grep -qx armhf; then

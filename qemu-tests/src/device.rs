@@ -10,6 +10,7 @@
 //! Known loss of the round trip: `rdump` drops setuid bits and extended attributes; the sample OS has
 //! neither.
 
+use crate::machine::{Machine, MachineOptions};
 use crate::{boot_uboot, extract_partition, repo_root, sh, Run};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -227,6 +228,21 @@ impl Device {
     /// One power cycle: assembles the disk, boots it under QEMU (console in `DIR/NAME.log`), takes the
     /// partitions back.
     pub fn boot(&mut self, name: &str) -> Run {
+        self.write_root();
+        let disk = self.dir.join("disk.img");
+        crate::disk_image(&disk, &[(0x0e, &self.boot), (0x83, &self.root)]);
+        self.boots += 1;
+        let run = boot_uboot(&self.dir, name, &disk, BOOTCMD, BOOT_TIMEOUT);
+        extract_partition(&disk, 0, &self.boot);
+        extract_partition(&disk, 1, &self.root);
+        // The guest may have written its root partition.
+        self.sysroot_current = false;
+        let _ = std::fs::remove_file(&disk);
+        run
+    }
+
+    /// Remakes the root partition from `sysroot/` when the host changed it.
+    fn write_root(&mut self) {
         if self.sysroot_changed {
             let tmp = self.dir.join("root.ext4.new");
             let _ = std::fs::remove_file(&tmp);
@@ -238,16 +254,69 @@ impl Device {
             std::fs::rename(&tmp, &self.root).unwrap();
             self.sysroot_changed = false;
         }
+    }
+
+    /// A second board in `dir` whose disk is a copy of this one's (the same state, e.g. before an
+    /// update, for one power-cut run each).
+    pub fn copy_to(&mut self, dir: &Path) -> Device {
+        self.write_root();
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let boot = dir.join("boot.fat");
+        let root = dir.join("root.ext4");
+        std::fs::copy(&self.boot, &boot).unwrap();
+        std::fs::copy(&self.root, &root).unwrap();
+        Device {
+            dir: dir.to_path_buf(),
+            boot,
+            root,
+            sysroot: dir.join("sysroot"),
+            root_bytes: self.root_bytes,
+            sysroot_current: false,
+            sysroot_changed: false,
+            boots: 0,
+        }
+    }
+
+    /// One power-on that may hold several boots (the guest's `reboot`, power cuts through QEMU's
+    /// monitor): assembles the disk, starts QEMU with `opts` ([`Machine`]), lets `drive` watch the console
+    /// and act, then waits up to `timeout` for QEMU to exit (the guest powered off; panics on a timeout),
+    /// keeps the console in `DIR/NAME.log` and takes the partitions back.
+    pub fn run_with(
+        &mut self,
+        name: &str,
+        opts: &MachineOptions,
+        timeout: Duration,
+        drive: impl FnOnce(&mut Machine),
+    ) -> Run {
+        self.write_root();
         let disk = self.dir.join("disk.img");
         crate::disk_image(&disk, &[(0x0e, &self.boot), (0x83, &self.root)]);
         self.boots += 1;
-        let run = boot_uboot(&self.dir, name, &disk, BOOTCMD, BOOT_TIMEOUT);
+        let env_img = self.dir.join(format!("{name}.env.img"));
+        crate::uboot_env_flash(&env_img, &format!("bootdelay=0\nbootcmd={BOOTCMD}\n"));
+        let mut m = Machine::start(&env_img, &disk, opts);
+        drive(&mut m);
+        let (_, timed_out) = m.wait_exit(timeout);
+        let console = m.console();
+        let elapsed = m.elapsed();
+        drop(m);
+        let log = self.dir.join(format!("{name}.log"));
+        std::fs::write(&log, &console).unwrap();
+        assert!(
+            !timed_out,
+            "QEMU run {name} timed out after {timeout:?} (log {}):\n{console}",
+            log.display()
+        );
         extract_partition(&disk, 0, &self.boot);
         extract_partition(&disk, 1, &self.root);
-        // The guest may have written its root partition.
         self.sysroot_current = false;
         let _ = std::fs::remove_file(&disk);
-        run
+        Run {
+            console,
+            elapsed,
+            log,
+        }
     }
 
     /// How many times the board was booted.

@@ -3,6 +3,8 @@
 //! A missing tool is a failure: scripts/setup.sh installs them all.
 
 pub mod device;
+pub mod http;
+pub mod machine;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

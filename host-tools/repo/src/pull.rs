@@ -252,6 +252,22 @@ struct Puller<'a> {
     src: &'a Source,
     bytes: Arc<AtomicU64>,
     stats: PullStats,
+    /// One plain line per phase instead of a bar (see [`plain_progress`]).
+    lines: bool,
+}
+
+impl Puller<'_> {
+    /// One `pull: ...` line on stderr, in plain mode.
+    fn phase(&self, what: std::fmt::Arguments<'_>) {
+        if self.lines {
+            eprintln!(
+                "pull: {what} ({} metadata, {} content objects, {} bytes fetched so far)",
+                self.stats.meta_fetched.load(Ordering::Relaxed),
+                self.stats.content_fetched.load(Ordering::Relaxed),
+                self.bytes.load(Ordering::Relaxed)
+            );
+        }
+    }
 }
 
 impl Puller<'_> {
@@ -415,6 +431,10 @@ impl Puller<'_> {
                 .collect()
         });
         progress.set_length(files.len() as u64);
+        self.phase(format_args!(
+            "commit {commit}: metadata complete; {} content objects to fetch",
+            files.len()
+        ));
         let errs: Vec<RepoError> = pool.install(|| {
             use rayon::prelude::*;
             files
@@ -469,8 +489,9 @@ pub fn pull_with_depth(
         src,
         bytes: Arc::new(AtomicU64::new(0)),
         stats: PullStats::default(),
+        lines: plain_progress(),
     };
-    let progress = if io::stderr().is_terminal() {
+    let progress = if !p.lines {
         let pb = indicatif::ProgressBar::new(0);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
@@ -487,12 +508,14 @@ pub fn pull_with_depth(
         resolved.push((r.clone(), src.resolve(r)?));
     }
     for (name, c) in &resolved {
+        p.phase(format_args!("{name} is commit {c}"));
         let mut cur = Some(*c);
         let mut left = depth;
         while let Some(commit) = cur.take() {
             if let Err(e) = p.pull_commit(&commit, &progress) {
                 // Keep what was fetched and verified: the next pull resumes from it.
                 let _ = txn.finish();
+                p.phase(format_args!("stopped: {e}; what was fetched is kept"));
                 return Err(e);
             }
             if left == 0 {
@@ -508,10 +531,22 @@ pub fn pull_with_depth(
         dest.write_ref(&format!("{local_prefix}{name}"), c)?;
     }
     progress.finish_and_clear();
+    p.phase(format_args!("done"));
     p.stats
         .bytes
         .store(p.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
     Ok(p.stats)
+}
+
+/// Progress as plain lines, not a redrawn bar: stderr is not a terminal (a log, a pipe), or it is one
+/// without a known terminal type (`TERM` unset, empty or `dumb`: a serial console driven by init or a
+/// boot script, where a spinner's carriage returns and escapes would pile up).
+fn plain_progress() -> bool {
+    !io::stderr().is_terminal()
+        || matches!(
+            std::env::var("TERM").as_deref(),
+            Err(_) | Ok("") | Ok("dumb")
+        )
 }
 
 fn src_is_same(dest: &Store, src: &Source) -> bool {

@@ -62,9 +62,6 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
             "failed": failed.iter().find(|(c, _)| *c == id.commit).map(|(_, r)| r.clone()),
         }));
     }
-    // The slot of the last boot: the env when the agent saved it, else `atomboot.slot=` on the kernel
-    // command line, else where the booted deployment sits in the boot configuration, else the fallback
-    // when the env records a rollback.
     let cmdline_arg = |key: &str| {
         admin.cmdline.as_deref().and_then(|c| {
             c.split_whitespace()
@@ -82,23 +79,24 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
         }
     });
     let last_boot = match &env {
-        Ok(c) => json!({
-            "slot": c
-                .get("atomboot_slot")
-                .map(str::to_string)
-                .or_else(|| cmdline_arg("atomboot.slot="))
-                .or(derived_slot)
-                // Offline: a recorded rollback means the agent boots the fallback until the deployer acts.
-                .or_else(|| c.rolled_back().then(|| "fallback".to_string())),
-            "reason": c
-                .get("atomboot_reason")
-                .map(str::to_string)
-                .or_else(|| cmdline_arg("atomboot.reason=")),
-            "rolled_back": c.rolled_back(),
-            "bootcount": c.get("bootcount"),
-            "bootlimit": c.get("bootlimit"),
-            "upgrade_available": c.get("upgrade_available"),
-        }),
+        Ok(c) => {
+            let (slot, reason) = last_boot_slot_reason(&LastBootFacts {
+                cmdline_slot: cmdline_arg("atomboot.slot="),
+                cmdline_reason: cmdline_arg("atomboot.reason="),
+                env_slot: c.get("atomboot_slot").map(str::to_string),
+                env_reason: c.get("atomboot_reason").map(str::to_string),
+                derived_slot,
+                rolled_back: c.rolled_back(),
+            });
+            json!({
+                "slot": slot,
+                "reason": reason,
+                "rolled_back": c.rolled_back(),
+                "bootcount": c.get("bootcount"),
+                "bootlimit": c.get("bootlimit"),
+                "upgrade_available": c.get("upgrade_available"),
+            })
+        }
         Err(e) => json!({ "error": format!("{e:#}") }),
     };
     Ok(json!({
@@ -110,6 +108,50 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
         "last_boot": last_boot,
         "failed_commits": failed.iter().map(|(c, r)| json!({"commit": c, "reason": r})).collect::<Vec<_>>(),
     }))
+}
+
+/// What is known about the last boot, from the places that record it.
+#[derive(Debug, Default)]
+struct LastBootFacts {
+    /// `atomboot.slot=` on the running kernel's command line (set by the agent for this boot).
+    cmdline_slot: Option<String>,
+    /// `atomboot.reason=` on the command line: a token (`normal`, `trial`, `bootlimit`, `primary-bad`,
+    /// `fallback-bad`, `no-fallback`).
+    cmdline_reason: Option<String>,
+    /// `atomboot_slot` in the env (when a boot script saved it).
+    env_slot: Option<String>,
+    /// `atomboot_reason` in the env: the sentence of the last failure the agent recorded. It stays there
+    /// after the rollback was marked good, so it describes this boot only when this boot is a failure's.
+    env_reason: Option<String>,
+    /// Where the booted deployment sits in the boot configuration.
+    derived_slot: Option<String>,
+    /// The env records a rollback.
+    rolled_back: bool,
+}
+
+/// The slot and reason of the last boot. On the device the command line of the running kernel says what
+/// the agent chose for this boot, so it comes first: a fallback marked good (the loader copy rewritten,
+/// the rollback flag cleared) is still the boot of the fallback slot, and a later normal boot is not
+/// described by an old failure's sentence. Off the device the env is all there is.
+fn last_boot_slot_reason(f: &LastBootFacts) -> (Option<String>, Option<String>) {
+    let slot = f
+        .cmdline_slot
+        .clone()
+        .or_else(|| f.env_slot.clone())
+        .or_else(|| f.derived_slot.clone())
+        // Offline: a recorded rollback means the agent boots the fallback until the deployer acts.
+        .or_else(|| f.rolled_back.then(|| "fallback".to_string()));
+    let reason = match f.cmdline_reason.as_deref() {
+        // A failure of this boot: the agent's sentence, when it recorded one.
+        Some(t @ ("primary-bad" | "bootlimit")) => {
+            Some(f.env_reason.clone().unwrap_or_else(|| t.to_string()))
+        }
+        Some("normal") => Some("normal boot".to_string()),
+        Some("trial") => Some("update on trial".to_string()),
+        Some(t) => Some(t.to_string()),
+        None => f.env_reason.clone(),
+    };
+    (slot, reason)
 }
 
 /// The text form: first what `ostree admin status` prints for the same deployments (`*` on the booted
@@ -215,8 +257,78 @@ pub fn render_text(v: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::render_text;
+    use super::{last_boot_slot_reason, render_text, LastBootFacts};
     use serde_json::json;
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    #[test]
+    fn on_the_device_a_fallback_marked_good_is_still_the_fallback_slot() {
+        // The agent booted the fallback (the primary's kernel failed); mark-good then rewrote the loader
+        // copy (the fallback is the default now) and cleared the rollback flag.
+        let facts = LastBootFacts {
+            cmdline_slot: some("fallback"),
+            cmdline_reason: some("primary-bad"),
+            env_reason: some("primary kernel: SHA-256 mismatch"),
+            derived_slot: some("primary"),
+            rolled_back: false,
+            ..Default::default()
+        };
+        assert_eq!(
+            last_boot_slot_reason(&facts),
+            (some("fallback"), some("primary kernel: SHA-256 mismatch"))
+        );
+        // The next boot is a normal boot of the new default: the old sentence is not this boot's reason.
+        let facts = LastBootFacts {
+            cmdline_slot: some("primary"),
+            cmdline_reason: some("normal"),
+            env_reason: some("primary kernel: SHA-256 mismatch"),
+            derived_slot: some("primary"),
+            ..Default::default()
+        };
+        assert_eq!(
+            last_boot_slot_reason(&facts),
+            (some("primary"), some("normal boot"))
+        );
+        let text = last_boot(
+            json!({ "slot": "fallback", "reason": "primary kernel: SHA-256 mismatch",
+            "rolled_back": false, "bootcount": "0", "bootlimit": "3", "upgrade_available": "0" }),
+        );
+        assert!(!text.contains("slot -"), "{text}");
+    }
+
+    #[test]
+    fn off_the_device_the_env_is_all_there_is() {
+        let facts = LastBootFacts {
+            env_reason: some("primary kernel: SHA-256 mismatch"),
+            rolled_back: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            last_boot_slot_reason(&facts),
+            (some("fallback"), some("primary kernel: SHA-256 mismatch"))
+        );
+        let facts = LastBootFacts {
+            env_reason: some("primary kernel: SHA-256 mismatch"),
+            ..Default::default()
+        };
+        assert_eq!(
+            last_boot_slot_reason(&facts),
+            (None, some("primary kernel: SHA-256 mismatch"))
+        );
+        // A trial boot on the device.
+        let facts = LastBootFacts {
+            cmdline_slot: some("primary"),
+            cmdline_reason: some("trial"),
+            ..Default::default()
+        };
+        assert_eq!(
+            last_boot_slot_reason(&facts),
+            (some("primary"), some("update on trial"))
+        );
+    }
 
     fn last_boot(last_boot: serde_json::Value) -> String {
         render_text(&json!({ "generation": 3, "deployments": [], "last_boot": last_boot }))

@@ -1,0 +1,672 @@
+//! The device updates itself, as users run it on the board: under Debian's U-Boot with the atomboot agent
+//! and the real Debian armhf kernel, the guest (qemu-tests/guest) runs `atomboot` against its own mounted
+//! /boot (the kernel's vfat driver) and /sysroot, then reboots (`reboot` in the guest, the same QEMU).
+//! Its network reaches only the build server: QEMU user networking with `restrict=on` and a `guestfwd` of
+//! 10.0.2.100:80 to [`BuildServer`] on the host's loopback ([`qemu_tests::machine`]).
+//!
+//! 1. network: `admin upgrade` pulls v2 over HTTP, deploys it, reboot, v2 on trial marks itself good;
+//! 2. USB stick: a second virtio disk holding an archive repository exported on the host, mounted in the
+//!    guest, `remote add usb file:///media/usb/repo`, `pull`, `admin deploy usb:os/v2`, reboot;
+//! 3. the server goes down in the middle of the download: v1 keeps booting, a second `admin upgrade`
+//!    fetches only what the first did not finish (the server's log says which objects, and bytes);
+//! 4. power cuts (QEMU's `system_reset`: the guest's page cache is lost) at moments spread over the pull
+//!    and the deploy of an on-device `admin upgrade`: the next boot boots a verified entry, v1 or v2;
+//!    a completing `admin upgrade` afterwards boots v2. `ATOMBOOT_POWERCUTS=N` (default 6) sets how many
+//!    cut moments; `scripts/device-powercuts.sh` runs the full campaign. Ignored for now (see its
+//!    `#[ignore]`): the script runs it with `--include-ignored`.
+//!
+//! Each test prints its wall time and its measurements (`device_update ...` lines, `--nocapture`).
+
+use qemu_tests::device::{atomboot_ok, Device};
+use qemu_tests::http::{BuildServer, Served};
+use qemu_tests::machine::{MachineOptions, SERVER_IN_GUEST};
+use qemu_tests::{board_files, repo_root, sh};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// One power-on of a scenario (several boots of the guest) is bounded by this.
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+/// A single boot, from power on or reset to the guest's first line.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The build server's repository (v1 and v2 on `os/v1`, `os/v2`) and the factory image of v1.
+struct Release {
+    repo: PathBuf,
+    v1: String,
+    v2: String,
+    /// The trees, to measure what changed.
+    trees: [PathBuf; 2],
+    image: PathBuf,
+}
+
+/// The scenarios' files; `ATOMBOOT_DEVICE_UPDATE_DIR` moves them (two test processes at once need two).
+fn work_dir() -> PathBuf {
+    std::env::var_os("ATOMBOOT_DEVICE_UPDATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("device-update"))
+}
+
+fn repo_arg(repo: &Path) -> String {
+    format!("--repo={}", repo.display())
+}
+
+fn release() -> &'static Release {
+    static RELEASE: OnceLock<Release> = OnceLock::new();
+    RELEASE.get_or_init(|| {
+        let w = work_dir().join("release");
+        let _ = std::fs::remove_dir_all(&w);
+        std::fs::create_dir_all(&w).unwrap();
+        let repo = w.join("repo");
+        let ra = repo_arg(&repo);
+        atomboot_ok(&[&ra, "init", "--mode=archive"]);
+        let mut commits = Vec::new();
+        let mut trees = Vec::new();
+        for n in 1..=2 {
+            let tree = w.join(format!("os-v{n}"));
+            sh(Command::new("bash")
+                .arg(repo_root().join("scripts/build-guest-os.sh"))
+                .arg(n.to_string())
+                .arg(&tree));
+            let c = atomboot_ok(&[
+                &ra,
+                "commit",
+                "-b",
+                &format!("os/v{n}"),
+                "-s",
+                &format!("version {n}"),
+                &format!("--add-metadata-string=version={n}"),
+                &tree.display().to_string(),
+            ]);
+            commits.push(c.trim().to_string());
+            trees.push(tree);
+        }
+        let image = w.join("factory-v1.img");
+        atomboot_ok(&[
+            "admin",
+            "--board",
+            "qemu-virt",
+            &ra,
+            "image",
+            "--boot-size",
+            "32",
+            "--root-size",
+            "128",
+            "--karg",
+            "console=ttyAMA0",
+            "--karg",
+            "panic=-1",
+            "--board-dir",
+            &board_files("qemu-virt").display().to_string(),
+            "os/v1",
+            &image.display().to_string(),
+        ]);
+        Release {
+            repo,
+            v2: commits.pop().unwrap(),
+            v1: commits.pop().unwrap(),
+            trees: [trees[0].clone(), trees[1].clone()],
+            image,
+        }
+    })
+}
+
+/// A copy of the build repository for one scenario, its branch `os/stable` at `commit`.
+fn server_repo(name: &str, commit: &str) -> PathBuf {
+    let dir = work_dir().join(name).join("server-repo");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    sh(Command::new("cp").arg("-a").arg(&release().repo).arg(&dir));
+    set_stable(&dir, commit);
+    dir
+}
+
+/// Moves `os/stable` of a server repository (what a release does on the build server): the ref file,
+/// `refs/heads/os/stable`, replaced by a rename (OSTree's format: the checksum and a newline).
+fn set_stable(repo: &Path, commit: &str) {
+    let heads = repo.join("refs/heads/os");
+    std::fs::create_dir_all(&heads).unwrap();
+    let tmp = heads.join(".stable.tmp");
+    std::fs::write(&tmp, format!("{commit}\n")).unwrap();
+    std::fs::rename(&tmp, heads.join("stable")).unwrap();
+}
+
+/// A board as it leaves the factory for the network: v1 deployed from `origin:os/stable` and marked
+/// good, its repository holding v1, its remote `origin` the build server as the guest reaches it.
+fn networked_device(name: &str, server_repo: &Path) -> Device {
+    let dir = work_dir().join(name).join("board");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut dev = Device::from_image(&dir, &release().image);
+    let repo = dev.repo_arg();
+    let file_url = format!("file://{}", server_repo.display());
+    atomboot_ok(&[
+        &repo,
+        "remote",
+        "add",
+        "--no-gpg-verify",
+        "origin",
+        &file_url,
+    ]);
+    atomboot_ok(&[&repo, "pull", "origin", "os/stable"]);
+    dev.admin_ok(&["deploy", "origin:os/stable"]);
+    dev.admin_ok(&["mark-good"]);
+    atomboot_ok(&[&repo, "remote", "delete", "origin"]);
+    atomboot_ok(&[
+        &repo,
+        "remote",
+        "add",
+        "--no-gpg-verify",
+        "origin",
+        SERVER_IN_GUEST,
+    ]);
+    dev
+}
+
+fn timed(name: &str, started: Instant) {
+    eprintln!(
+        "device_update scenario {name}: {:.1} s wall",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The console from `from` on, split at each U-Boot start: one string per boot.
+fn boots(console: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = console.split("U-Boot 20").collect();
+    v.remove(0);
+    v
+}
+
+/// Checks one boot: the agent booted `slot` and the guest runs `version`.
+#[track_caller]
+fn booted(boot: &str, slot: &str, version: u32) {
+    assert!(
+        boot.contains(&format!("atomboot: boot {slot}"))
+            && boot.contains(&format!("atomboot-guest: booted version={version} ")),
+        "expected a boot of {slot} running v{version}:\n{boot}"
+    );
+}
+
+/// Bytes of the `.filez` objects the server sent whole, and how many.
+fn filez(log: &[Served]) -> (u64, usize) {
+    let f: Vec<&Served> = log
+        .iter()
+        .filter(|s| s.path.ends_with(".filez") && s.complete)
+        .collect();
+    (f.iter().map(|s| s.bytes).sum(), f.len())
+}
+
+/// Files of `new` whose bytes differ from `old`'s at the same path (or are new): (count, bytes).
+fn changed(old: &Path, new: &Path) -> (usize, u64) {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let ft = std::fs::symlink_metadata(&p).unwrap().file_type();
+            if ft.is_dir() {
+                walk(root, &p, out);
+            } else if ft.is_file() {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(new, new, &mut files);
+    let mut n = 0;
+    let mut bytes = 0;
+    for f in files {
+        let b = std::fs::read(new.join(&f)).unwrap();
+        if std::fs::read(old.join(&f)).ok().as_ref() != Some(&b) {
+            n += 1;
+            bytes += b.len() as u64;
+        }
+    }
+    (n, bytes)
+}
+
+/// The start of every job: its output goes to the console as it comes (not after the job, as the guest's
+/// init would print it), and `logged CMD...` runs a command with its output through a pipe, as in a log
+/// (so `atomboot` prints plain progress lines), returning its exit code.
+const JOB_PRELUDE: &str = "exec > /dev/console 2>&1\n\
+     logged() { ( \"$@\"; echo $? > /tmp/logged.rc ) 2>&1 | cat; return \"$(cat /tmp/logged.rc)\"; }\n";
+
+/// The job of scenario 1 and 4: `admin upgrade`, live on the console; reboot when it worked.
+/// `rearm`: the job puts itself back first, so an interrupted upgrade runs again on the next boot.
+fn upgrade_job(rearm: bool) -> String {
+    format!(
+        "{JOB_PRELUDE}\
+         {}\
+         echo 'atomboot-guest: upgrade: start'\n\
+         logged atomboot admin upgrade\n\
+         rc=$?\n\
+         echo \"atomboot-guest: upgrade: rc=$rc\"\n\
+         if [ $rc = 0 ]; then rm -f /boot/atomboot-job.sh; sync; touch /run/atomboot/reboot; fi\n\
+         atomboot admin status\n",
+        if rearm {
+            "cp /tmp/atomboot-job.sh /boot/atomboot-job.sh; sync\n"
+        } else {
+            ""
+        }
+    )
+}
+
+#[test]
+fn s1_network_upgrade_on_the_device_reboots_into_v2_which_marks_itself_good() {
+    let t = Instant::now();
+    let r = release();
+    let srv_repo = server_repo("s1", &r.v1);
+    let mut dev = networked_device("s1", &srv_repo);
+    set_stable(&srv_repo, &r.v2);
+    let server = BuildServer::start(&srv_repo);
+    dev.put_job(&upgrade_job(false));
+    let opts = MachineOptions {
+        server_port: Some(server.port()),
+        ..Default::default()
+    };
+    let mut upgrade_secs = 0.0;
+    let run = dev.run_with("run", &opts, RUN_TIMEOUT, |m| {
+        let p = m.expect("atomboot-guest: upgrade: start", 0, BOOT_TIMEOUT);
+        let t0 = Instant::now();
+        m.expect("atomboot-guest: upgrade: rc=", p, RUN_TIMEOUT);
+        upgrade_secs = t0.elapsed().as_secs_f64();
+    });
+    let b = boots(&run.console);
+    assert_eq!(
+        b.len(),
+        2,
+        "two boots (v1, then v2 after `reboot`):\n{}",
+        run.console
+    );
+    booted(b[0], "primary", 1);
+    for line in [
+        "atomboot-guest: network: eth0 10.0.2.15",
+        &format!("pull: os/stable is commit {}", r.v2),
+        "pull: done (",
+        "atomboot-guest: upgrade: rc=0",
+        "atomboot-guest: reboot",
+    ] {
+        assert!(b[0].contains(line), "boot 1 lacks {line:?}:\n{}", b[0]);
+    }
+    booted(b[1], "primary", 2);
+    for line in [
+        "atomboot: entry primary: update on trial, boot 1 of 3",
+        &format!("commit={} ", r.v2),
+        "atomboot-guest: health=ok",
+        "atomboot-guest: mark-good: atomboot admin mark-good rc=0",
+        "atomboot-guest: status: last boot: slot primary reason update on trial;",
+    ] {
+        assert!(b[1].contains(line), "boot 2 lacks {line:?}:\n{}", b[1]);
+    }
+    let log = server.log();
+    let (bytes, objects) = filez(&log);
+    let all: u64 = log.iter().map(|s| s.bytes).sum();
+    let (n_changed, changed_bytes) = changed(&r.trees[0], &r.trees[1]);
+    assert!(objects >= 1 && objects <= n_changed, "{log:?}");
+    eprintln!(
+        "device_update s1: on-device admin upgrade v1 -> v2 (pull over HTTP + deploy into /boot): {upgrade_secs:.1} s; \
+         fetched {all} bytes in {} requests ({objects} content objects, {bytes} bytes); \
+         what changed: {n_changed} files, {changed_bytes} bytes uncompressed",
+        log.len()
+    );
+    timed("1 network upgrade on the device", t);
+}
+
+/// A USB stick: a FAT file system over the whole disk (no partition table, as many sticks come) holding
+/// `repo/`, an archive repository exported on the host with `atomboot pull-local` from the build repo.
+fn usb_stick(dir: &Path, branch: &str) -> PathBuf {
+    let export = dir.join("stick");
+    let _ = std::fs::remove_dir_all(&export);
+    std::fs::create_dir_all(&export).unwrap();
+    let repo = export.join("repo");
+    let ra = repo_arg(&repo);
+    atomboot_ok(&[&ra, "init", "--mode=archive"]);
+    atomboot_ok(&[
+        &ra,
+        "pull-local",
+        &release().repo.display().to_string(),
+        branch,
+    ]);
+    let img = dir.join("stick.img");
+    let _ = std::fs::remove_file(&img);
+    sh(Command::new("mkfs.vfat")
+        .args(["-F", "32", "-n", "USBSTICK", "-C"])
+        .arg(&img)
+        .arg((64 * 1024).to_string()));
+    sh(Command::new("mcopy")
+        .args(["-s", "-i"])
+        .arg(&img)
+        .arg(&repo)
+        .arg("::/"));
+    img
+}
+
+#[test]
+fn s2_usb_stick_pull_and_deploy_on_the_device_then_reboot_into_it() {
+    let t = Instant::now();
+    let r = release();
+    let mut dev = Device::from_image(&work_dir().join("s2").join("board"), &r.image);
+    let stick = usb_stick(&work_dir().join("s2"), "os/v2");
+    // As seed 000 does it: the stick's repository as a file:// remote, pull, deploy REMOTE:REF.
+    dev.put_job(&format!(
+        "{JOB_PRELUDE}\
+         set -e\n\
+         for d in /dev/vda /dev/vdb; do [ -b ${{d}}1 ] || stick=$d; done\n\
+         echo \"atomboot-guest: usb: stick is $stick\"\n\
+         mount -t vfat -o ro $stick /media/usb\n\
+         atomboot --repo=/sysroot/ostree/repo remote add --no-gpg-verify usb file:///media/usb/repo\n\
+         logged atomboot --repo=/sysroot/ostree/repo pull usb os/v2\n\
+         logged atomboot admin deploy usb:os/v2\n\
+         umount /media/usb\n\
+         echo 'atomboot-guest: usb: deployed'\n\
+         touch /run/atomboot/reboot\n",
+    ));
+    let opts = MachineOptions {
+        extra_disk: Some(stick),
+        ..Default::default()
+    };
+    let run = dev.run_with("run", &opts, RUN_TIMEOUT, |_| {});
+    let b = boots(&run.console);
+    assert_eq!(
+        b.len(),
+        2,
+        "two boots (v1, then v2 after `reboot`):\n{}",
+        run.console
+    );
+    booted(b[0], "primary", 1);
+    for line in [
+        &format!("pull: os/v2 is commit {}", r.v2),
+        "pull: done (",
+        "atomboot-guest: usb: deployed",
+        "atomboot-guest: reboot",
+    ] {
+        assert!(b[0].contains(line), "boot 1 lacks {line:?}:\n{}", b[0]);
+    }
+    booted(b[1], "primary", 2);
+    for line in [
+        "atomboot: entry primary: update on trial, boot 1 of 3",
+        &format!("commit={} ", r.v2),
+        "atomboot-guest: mark-good: atomboot admin mark-good rc=0",
+    ] {
+        assert!(b[1].contains(line), "boot 2 lacks {line:?}:\n{}", b[1]);
+    }
+    // The deployment's origin names the stick's remote, as ostree's would.
+    let s: serde_json::Value = serde_json::from_str(&dev.admin_ok(&["status", "--json"])).unwrap();
+    assert_eq!(s["deployments"][0]["commit"], r.v2.as_str(), "{s}");
+    assert_eq!(s["deployments"][0]["origin"], "usb:os/v2", "{s}");
+    timed("2 USB stick pull + deploy on the device", t);
+}
+
+#[test]
+fn s3_server_down_halfway_v1_keeps_booting_and_the_second_upgrade_fetches_only_the_rest() {
+    let t = Instant::now();
+    let r = release();
+    let w = work_dir().join("s3");
+    let srv_repo = server_repo("s3", &r.v1);
+    let mut dev = networked_device("s3", &srv_repo);
+    // The release the device downloads: v2 plus 40 new files of incompressible data (2.5 MiB), so the
+    // download has many objects to stop in the middle of.
+    let tree = w.join("os-v2-payload");
+    let _ = std::fs::remove_dir_all(&tree);
+    sh(Command::new("cp").arg("-a").arg(&r.trees[1]).arg(&tree));
+    std::fs::create_dir_all(tree.join("usr/share/payload")).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut payload = 0u64;
+    for i in 0..40 {
+        let data: Vec<u8> = (0..64 * 1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        payload += data.len() as u64;
+        std::fs::write(tree.join(format!("usr/share/payload/{i:02}")), data).unwrap();
+    }
+    let c = atomboot_ok(&[
+        &repo_arg(&srv_repo),
+        "commit",
+        "-b",
+        "os/stable",
+        "-s",
+        "version 2 with a payload",
+        "--add-metadata-string=version=2",
+        &tree.display().to_string(),
+    ]);
+    let c = c.trim().to_string();
+    let server = BuildServer::start(&srv_repo);
+    // Down after half the payload's bytes.
+    server.go_down_after(payload / 2);
+    // Attempt 1 fails: reboot (v1 must keep booting) and try again, the job re-armed; attempt 2 reboots
+    // into the new version.
+    dev.put_job(&format!(
+        "{JOB_PRELUDE}\
+         n=$(( $(cat /var/upgrade-attempt 2>/dev/null || echo 0) + 1 ))\n\
+         echo $n > /var/upgrade-attempt\n\
+         echo \"atomboot-guest: upgrade attempt $n: start\"\n\
+         logged atomboot admin upgrade\n\
+         rc=$?\n\
+         echo \"atomboot-guest: upgrade attempt $n: rc=$rc\"\n\
+         [ $rc = 0 ] || cp /tmp/atomboot-job.sh /boot/atomboot-job.sh\n\
+         sync\n\
+         touch /run/atomboot/reboot\n",
+    ));
+    let opts = MachineOptions {
+        server_port: Some(server.port()),
+        ..Default::default()
+    };
+    let mut first: Vec<Served> = Vec::new();
+    let run = dev.run_with("run", &opts, RUN_TIMEOUT, |m| {
+        m.expect("atomboot-guest: upgrade attempt 1: rc=", 0, RUN_TIMEOUT);
+        assert!(
+            server.is_down(),
+            "the first attempt ended before the outage"
+        );
+        first = server.log();
+        server.clear_log();
+        server.come_back();
+    });
+    let second = server.log();
+    let b = boots(&run.console);
+    assert_eq!(
+        b.len(),
+        3,
+        "three boots (v1, v1 after the failed download, v2):\n{}",
+        run.console
+    );
+    booted(b[0], "primary", 1);
+    assert!(
+        b[0].contains("pull: stopped: ") && !b[0].contains("upgrade attempt 1: rc=0"),
+        "the first download did not fail:\n{}",
+        b[0]
+    );
+    booted(b[1], "primary", 1);
+    assert!(
+        b[1].contains("atomboot: entry primary: normal boot"),
+        "{}",
+        b[1]
+    );
+    assert!(
+        b[1].contains("atomboot-guest: upgrade attempt 2: rc=0"),
+        "{}",
+        b[1]
+    );
+    booted(b[2], "primary", 2);
+    assert!(b[2].contains(&format!("commit={c} ")), "{}", b[2]);
+    assert!(b[2].contains("atomboot-guest: mark-good: atomboot admin mark-good rc=0"));
+    // What the first attempt received whole is not fetched again.
+    let whole1: BTreeSet<&str> = first
+        .iter()
+        .filter(|s| s.path.ends_with(".filez") && s.complete)
+        .map(|s| s.path.as_str())
+        .collect();
+    let again: Vec<&Served> = second
+        .iter()
+        .filter(|s| s.path.ends_with(".filez") && whole1.contains(s.path.as_str()))
+        .collect();
+    let (b1, n1) = filez(&first);
+    let cut: Vec<&Served> = first.iter().filter(|s| !s.complete).collect();
+    let (b2, n2) = filez(&second);
+    eprintln!(
+        "device_update s3: attempt 1 received {n1} content objects whole ({b1} bytes), {} cut short ({} bytes); \
+         attempt 2 fetched {n2} content objects ({b2} bytes), of which {} had been received whole before ({} bytes)",
+        cut.len(),
+        cut.iter().map(|s| s.bytes).sum::<u64>(),
+        again.len(),
+        again.iter().map(|s| s.bytes).sum::<u64>()
+    );
+    assert!(
+        n1 > 0,
+        "the first attempt fetched no object whole: {first:?}"
+    );
+    assert!(again.is_empty(), "fetched again: {again:?}");
+    timed("3 server down halfway, then back", t);
+}
+
+/// One cut moment: in the pull or the deploy, at a fraction of that phase's measured length.
+#[derive(Debug, Clone, Copy)]
+struct CutAt {
+    in_pull: bool,
+    fraction: f64,
+}
+
+/// `n` cut moments spread over the pull and the deploy: a quarter of them (at least 2) over the pull,
+/// the rest over the deploy, evenly inside each phase.
+fn cut_moments(n: usize) -> Vec<CutAt> {
+    let pull = (n / 4).max(2).min(n);
+    let deploy = n - pull;
+    let spread = |k: usize, in_pull: bool| {
+        (1..=k).map(move |i| CutAt {
+            in_pull,
+            fraction: i as f64 / (k + 1) as f64,
+        })
+    };
+    spread(pull, true).chain(spread(deploy, false)).collect()
+}
+
+#[test]
+#[ignore = "not yet run through once: only its probe and cut 0 were seen to pass (2026-11-30, machine load 30 on 2 cores); \
+            run scripts/device-powercuts.sh 6, then drop this"]
+fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
+    let t = Instant::now();
+    let r = release();
+    let n: usize = std::env::var("ATOMBOOT_POWERCUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    assert!(n >= 6, "ATOMBOOT_POWERCUTS={n}: at least 6 cut moments");
+    let srv_repo = server_repo("s4", &r.v1);
+    let mut base = networked_device("s4", &srv_repo);
+    set_stable(&srv_repo, &r.v2);
+    let server = BuildServer::start(&srv_repo);
+    let opts = MachineOptions {
+        server_port: Some(server.port()),
+        ..Default::default()
+    };
+    let w = work_dir().join("s4");
+
+    // The probe: an uncut upgrade, timed from its console lines (start, end of the pull, end).
+    let mut probe = base.copy_to(&w.join("probe"));
+    probe.put_job(&upgrade_job(false));
+    let (mut pull_secs, mut deploy_secs) = (0.0, 0.0);
+    let run = probe.run_with("run", &opts, RUN_TIMEOUT, |m| {
+        let p = m.expect("atomboot-guest: upgrade: start", 0, BOOT_TIMEOUT);
+        let t0 = Instant::now();
+        let p = m.expect("pull: done (", p, RUN_TIMEOUT);
+        pull_secs = t0.elapsed().as_secs_f64();
+        m.expect("atomboot-guest: upgrade: rc=0", p, RUN_TIMEOUT);
+        deploy_secs = t0.elapsed().as_secs_f64() - pull_secs;
+        // The reboot into v2 is scenario 1's: not needed here.
+        m.kill();
+    });
+    assert!(
+        run.console.contains("atomboot-guest: upgrade: rc=0"),
+        "{}",
+        run.console
+    );
+    eprintln!("device_update s4: uncut upgrade: pull {pull_secs:.2} s, deploy {deploy_secs:.2} s");
+
+    let moments = cut_moments(n);
+    // A completing upgrade after a sample of the cuts: the first, every fourth, and the last.
+    let completes = |i: usize| i == 0 || i % 4 == 3 || i + 1 == moments.len();
+    let mut results = Vec::new();
+    for (i, at) in moments.iter().enumerate() {
+        let mut dev = base.copy_to(&w.join(format!("cut{i:02}")));
+        dev.put_job(&upgrade_job(completes(i)));
+        let offset = if at.in_pull {
+            pull_secs * at.fraction
+        } else {
+            pull_secs + deploy_secs * at.fraction
+        };
+        let mut cut_after = 0.0;
+        let mut phase = "";
+        let mut cut_pos = 0;
+        let run = dev.run_with(&format!("cut{i:02}"), &opts, RUN_TIMEOUT, |m| {
+            let p = m.expect("atomboot-guest: upgrade: start", 0, BOOT_TIMEOUT);
+            let t0 = Instant::now();
+            std::thread::sleep(Duration::from_secs_f64(offset));
+            m.power_cut();
+            cut_after = t0.elapsed().as_secs_f64();
+            let c = m.console();
+            cut_pos = c.len();
+            let since = c.get(p..).unwrap_or("");
+            phase = if since.contains("atomboot-guest: upgrade: rc=") {
+                "after the upgrade"
+            } else if since.contains("pull: done (") {
+                "deploy"
+            } else {
+                "pull"
+            };
+            // The next boot: a verified entry, and the guest running it.
+            m.expect("atomboot-guest: booted version=", cut_pos, BOOT_TIMEOUT);
+            if !completes(i) {
+                m.kill();
+            }
+        });
+        let after = run.console.get(cut_pos..).unwrap_or("");
+        let next = boots(after);
+        let first = next.first().copied().unwrap_or("");
+        let slot = if first.contains("atomboot: boot primary") {
+            "primary"
+        } else if first.contains("atomboot: boot fallback") {
+            "fallback"
+        } else {
+            panic!("cut {i}: no verified entry booted after the cut:\n{after}")
+        };
+        let version = if first.contains("atomboot-guest: booted version=2 ") {
+            2
+        } else {
+            1
+        };
+        booted(first, slot, version);
+        let mut completed = "-".to_string();
+        if completes(i) {
+            // The job ran again on that boot: the upgrade completed (or had nothing left to do), and the
+            // reboot after it runs v2.
+            let last = next.last().copied().unwrap_or("");
+            assert!(
+                next.len() >= 2 && last.contains("atomboot-guest: booted version=2 "),
+                "cut {i}: the completing upgrade did not boot v2:\n{after}"
+            );
+            assert!(
+                first.contains("atomboot-guest: upgrade: rc=0"),
+                "cut {i}:\n{first}"
+            );
+            completed = "v2 booted".into();
+        }
+        eprintln!(
+            "device_update s4: cut {i:2} in the {} at {:.0}% ({:.2} s after the start; seen in the {phase}): \
+             next boot {slot} v{version}; completing upgrade: {completed}",
+            if at.in_pull { "pull" } else { "deploy" },
+            at.fraction * 100.0,
+            cut_after
+        );
+        results.push((i, phase, slot, version));
+    }
+    assert!(
+        results.iter().any(|(_, phase, ..)| *phase == "pull")
+            && results.iter().any(|(_, phase, ..)| *phase == "deploy"),
+        "the cuts were not spread over the pull and the deploy: {results:?}"
+    );
+    timed(&format!("4 {n} power cuts during the on-device upgrade"), t);
+}
