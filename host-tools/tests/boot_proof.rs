@@ -124,7 +124,11 @@ struct Fixture {
 fn fixture(kargs: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let repo_path = dir.path().join("repo");
-    atomboot(&[&format!("--repo={}", repo_path.display()), "init", "--mode=archive"]);
+    atomboot(&[
+        &format!("--repo={}", repo_path.display()),
+        "init",
+        "--mode=archive",
+    ]);
     let tree = dir.path().join("tree");
     let kernel: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     make_tree(&tree, &kernel, kargs);
@@ -185,7 +189,10 @@ fn proof_of_a_signed_commit_verifies_and_names_ostrees_checksums() {
     h.finish().unwrap();
     let mut bad = f.kernel.clone();
     bad[123_456] ^= 1;
-    assert_eq!(k.verify(&bad), Err(ProofError::ContentMismatch(Role::Kernel)));
+    assert_eq!(
+        k.verify(&bad),
+        Err(ProofError::ContentMismatch(Role::Kernel))
+    );
     assert_eq!(
         k.verify(&f.kernel[..f.kernel.len() - 1]),
         Err(ProofError::ContentMismatch(Role::Kernel))
@@ -197,7 +204,14 @@ fn proof_of_a_signed_commit_verifies_and_names_ostrees_checksums() {
     );
     // The loader copy must boot exactly the files proven.
     assert_eq!(
-        boot_proof::verify(&bytes, &[pk(VENDOR_SEED)], Request { ramdisk: true, fdt: false }),
+        boot_proof::verify(
+            &bytes,
+            &[pk(VENDOR_SEED)],
+            Request {
+                ramdisk: true,
+                fdt: false
+            }
+        ),
         Err(ProofError::UnexpectedRole(Role::Fdt))
     );
 }
@@ -205,7 +219,11 @@ fn proof_of_a_signed_commit_verifies_and_names_ostrees_checksums() {
 #[test]
 fn commitmeta_is_read_by_debians_ostree() {
     let f = fixture("");
-    let bytes = f.repo.store.read_meta(&f.commit, ObjectType::Commit).unwrap();
+    let bytes = f
+        .repo
+        .store
+        .read_meta(&f.commit, ObjectType::Commit)
+        .unwrap();
     let sig = sign(&bytes, VENDOR_SEED);
     let o = Command::new("ostree")
         .arg(format!("--repo={}", f.repo_path.display()))
@@ -232,7 +250,11 @@ fn commitmeta_is_read_by_debians_ostree() {
 fn unsigned_commit_and_missing_kargs_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let rp = dir.path().join("repo");
-    atomboot(&[&format!("--repo={}", rp.display()), "init", "--mode=archive"]);
+    atomboot(&[
+        &format!("--repo={}", rp.display()),
+        "init",
+        "--mode=archive",
+    ]);
     let tree = dir.path().join("tree");
     make_tree(&tree, b"kernel", "");
     std::fs::remove_file(tree.join("usr/lib/atomboot/kargs")).unwrap();
@@ -242,7 +264,10 @@ fn unsigned_commit_and_missing_kargs_are_refused_by_name() {
     assert!(matches!(e, ProofBuildError::NotSigned(x) if x == c), "{e}");
     sign_commit(&repo, &c);
     let e = proof::build(&repo, &c, None).unwrap_err();
-    assert!(matches!(e, ProofBuildError::NoKargs { commit } if commit == c), "{e}");
+    assert!(
+        matches!(e, ProofBuildError::NoKargs { commit } if commit == c),
+        "{e}"
+    );
 }
 
 #[test]
@@ -392,15 +417,43 @@ fn cases(good: &ProofParts) -> Vec<Case> {
     let sig_at = 8 + 1 + 4 + good.commit.len() + 1;
     let mut v: Vec<Case> = vec![
         ("good", g.clone(), Ok(())),
-        ("bad-magic", { let mut b = g.clone(); b[0] = b'X'; b }, Err(ProofError::BadMagic)),
-        ("bad-version", { let mut b = g.clone(); b[8] = 2; b }, Err(ProofError::BadMagic)),
-        ("truncated-commit", g[..20].to_vec(), Err(ProofError::Truncated(boot_proof::Part::Commit))),
+        (
+            "bad-magic",
+            {
+                let mut b = g.clone();
+                b[0] = b'X';
+                b
+            },
+            Err(ProofError::BadMagic),
+        ),
+        (
+            "bad-version",
+            {
+                let mut b = g.clone();
+                b[8] = 2;
+                b
+            },
+            Err(ProofError::BadMagic),
+        ),
+        (
+            "truncated-commit",
+            g[..20].to_vec(),
+            Err(ProofError::Truncated(boot_proof::Part::Commit)),
+        ),
         (
             "truncated-signature",
             g[..sig_at + 40].to_vec(),
             Err(ProofError::Truncated(boot_proof::Part::Signatures)),
         ),
-        ("trailing-bytes", { let mut b = g.clone(); b.push(0); b }, Err(ProofError::TrailingBytes)),
+        (
+            "trailing-bytes",
+            {
+                let mut b = g.clone();
+                b.push(0);
+                b
+            },
+            Err(ProofError::TrailingBytes),
+        ),
         (
             "no-signatures",
             enc(&|p| p.signatures.clear()),
@@ -430,14 +483,20 @@ fn cases(good: &ProofParts) -> Vec<Case> {
                 let t = &mut p.dirtrees[kver_tree];
                 t[40] ^= 1;
             }),
-            Err(ProofError::MissingDirTree { role: Role::Kernel, depth: 4 }),
+            Err(ProofError::MissingDirTree {
+                role: Role::Kernel,
+                depth: 4,
+            }),
         ),
         (
             "missing-path-element",
             enc(&|p| {
                 p.dirtrees.remove(lib_tree);
             }),
-            Err(ProofError::MissingDirTree { role: Role::Kernel, depth: 2 }),
+            Err(ProofError::MissingDirTree {
+                role: Role::Kernel,
+                depth: 2,
+            }),
         ),
         (
             "file-named-twice",
@@ -448,16 +507,23 @@ fn cases(good: &ProofParts) -> Vec<Case> {
                 t.files.push(k);
                 rechain(p, kver_tree, t.serialize());
             }),
-            Err(ProofError::DuplicateEntry { role: Role::Kernel, depth: 4 }),
+            Err(ProofError::DuplicateEntry {
+                role: Role::Kernel,
+                depth: 4,
+            }),
         ),
         (
             "file-and-dir-same-name",
             enc(&|p| {
                 let mut t = DirTree::parse(&p.dirtrees[kver_tree]).unwrap();
-                t.dirs.push(("vmlinuz".into(), Checksum([1; 32]), Checksum([2; 32])));
+                t.dirs
+                    .push(("vmlinuz".into(), Checksum([1; 32]), Checksum([2; 32])));
                 rechain(p, kver_tree, t.serialize());
             }),
-            Err(ProofError::DuplicateEntry { role: Role::Kernel, depth: 4 }),
+            Err(ProofError::DuplicateEntry {
+                role: Role::Kernel,
+                depth: 4,
+            }),
         ),
         (
             "malformed-dirtree-gvariant",
@@ -467,7 +533,10 @@ fn cases(good: &ProofParts) -> Vec<Case> {
                 t[n - 1] = 0xff; // framing offset past the end
                 rechain(p, kver_tree, t);
             }),
-            Err(ProofError::MalformedDirTree { role: Role::Kernel, depth: 4 }),
+            Err(ProofError::MalformedDirTree {
+                role: Role::Kernel,
+                depth: 4,
+            }),
         ),
         (
             "malformed-commit-gvariant",
@@ -481,7 +550,10 @@ fn cases(good: &ProofParts) -> Vec<Case> {
         (
             "file-absent-from-dirtree",
             enc(&|p| file_mut(p, Role::Fdt).1 = "usr/lib/modules/6.1.0-atom/dtb/board.dtb".into()),
-            Err(ProofError::NotFound { role: Role::Fdt, depth: 4 }),
+            Err(ProofError::NotFound {
+                role: Role::Fdt,
+                depth: 4,
+            }),
         ),
         (
             "path-outside-modules",

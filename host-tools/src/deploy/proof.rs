@@ -25,8 +25,13 @@ pub enum ProofBuildError {
     #[error("commit {commit} has no kernel: expected usr/lib/modules/<kver>/vmlinuz in its tree")]
     NoKernel { commit: Checksum },
     #[error("commit {commit} has several kernels in usr/lib/modules ({kvers:?}); keep one")]
-    SeveralKernels { commit: Checksum, kvers: Vec<String> },
-    #[error("commit {commit} has no {KARGS_PATH} (the signed base kernel arguments; may be empty)")]
+    SeveralKernels {
+        commit: Checksum,
+        kvers: Vec<String>,
+    },
+    #[error(
+        "commit {commit} has no {KARGS_PATH} (the signed base kernel arguments; may be empty)"
+    )]
     NoKargs { commit: Checksum },
     #[error("commit {commit}: {path} is not a regular file")]
     NotRegular { commit: Checksum, path: String },
@@ -119,14 +124,26 @@ impl Trees<'_> {
     fn kvers(&self, root: Checksum) -> Result<Vec<String>, ProofBuildError> {
         let mut cur = root;
         for name in ["usr", "lib", "modules"] {
-            match self.repo.read_dirtree(&cur)?.dirs.iter().find(|d| d.0 == name) {
+            match self
+                .repo
+                .read_dirtree(&cur)?
+                .dirs
+                .iter()
+                .find(|d| d.0 == name)
+            {
                 Some(d) => cur = d.1,
                 None => return Ok(Vec::new()),
             }
         }
         let mut out = Vec::new();
         for (name, t, _) in self.repo.read_dirtree(&cur)?.dirs {
-            if self.repo.read_dirtree(&t)?.files.iter().any(|f| f.0 == "vmlinuz") {
+            if self
+                .repo
+                .read_dirtree(&t)?
+                .files
+                .iter()
+                .any(|f| f.0 == "vmlinuz")
+            {
                 out.push(name);
             }
         }
