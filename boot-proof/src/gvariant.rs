@@ -135,6 +135,10 @@ impl<'a> VarArray<'a> {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Element `i`'s bytes.
     pub fn get(&self, i: usize) -> Result<&'a [u8], Malformed> {
         let off = |k: usize| -> Result<usize, Malformed> {
