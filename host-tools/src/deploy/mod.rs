@@ -11,6 +11,7 @@ pub mod fdtcheck;
 pub mod image;
 pub mod layout;
 pub mod loader;
+pub mod proof;
 pub mod source;
 pub mod status;
 pub mod verbs;
