@@ -1,5 +1,6 @@
 //! `prune --refs-only [--keep-younger-than]`: delete objects not reachable from the refs.
 
+use super::lock::{LockKind, RepoLock};
 use super::objects::{Checksum, Commit, DirTree, ObjectType};
 use super::store::{fsync_dir, Mode, Store};
 use super::RepoError;
@@ -12,6 +13,8 @@ pub struct PruneReport {
     pub total: usize,
     pub deleted: usize,
     pub bytes_freed: u64,
+    /// Bytes of abandoned staging directories and old temporary files reclaimed from `tmp/`.
+    pub tmp_freed: u64,
 }
 
 fn ext_type(ext: &str, mode: Mode) -> Option<ObjectType> {
@@ -27,11 +30,14 @@ fn ext_type(ext: &str, mode: Mode) -> Option<ObjectType> {
 }
 
 /// Keeps every commit a ref points to and its ancestors (only those with `timestamp >= keep_younger_than`
-/// when given), and all objects they reference; deletes the rest.
+/// when given), and all objects they reference; deletes the rest, then reclaims `tmp/`
+/// ([`Store::cleanup_tmp`]). Holds the repository's exclusive lock throughout: no pull or commit runs
+/// meanwhile, so nothing they add can be taken for unreachable.
 pub fn prune_refs_only(
     store: &Store,
     keep_younger_than: Option<u64>,
 ) -> Result<PruneReport, RepoError> {
+    let _lock = RepoLock::acquire(&store.path, LockKind::Exclusive)?;
     let mut keep: HashSet<(Checksum, ObjectType)> = HashSet::new();
     let mut trees = Vec::new();
     for (_, head) in store.list_refs()? {
@@ -111,5 +117,6 @@ pub fn prune_refs_only(
             fsync_dir(&d.path())?;
         }
     }
+    rep.tmp_freed = store.cleanup_tmp()?;
     Ok(rep)
 }

@@ -1,5 +1,7 @@
-//! Remote configuration: `[remote "NAME"]` sections in `config` (`url=`, `gpg-verify=`, other keys).
+//! Remote configuration: `[remote "NAME"]` groups in the repository's `config` (a GLib key file, read and
+//! written through [`crate::keyfile`]): `url=`, `gpg-verify=`, other keys.
 
+use super::keyfile::KeyFile;
 use super::store::{write_atomic, Store};
 use super::RepoError;
 
@@ -8,53 +10,68 @@ use super::RepoError;
 pub struct Remote {
     pub name: String,
     pub url: String,
+    /// Every other key of the group, unescaped, in file order.
     pub options: Vec<(String, String)>,
 }
 
-fn section(name: &str) -> String {
-    format!("[remote \"{name}\"]")
+impl Remote {
+    /// The value of an option (`gpg-verify`, ...).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
-/// Lists remotes from the config text.
-pub fn list(store: &Store) -> Vec<Remote> {
-    let mut out: Vec<Remote> = Vec::new();
-    let mut cur: Option<Remote> = None;
-    for line in store.config.lines() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            out.extend(cur.take());
-            if let Some(n) = l
-                .strip_prefix("[remote \"")
-                .and_then(|s| s.strip_suffix("\"]"))
-            {
-                cur = Some(Remote {
-                    name: n.to_string(),
-                    url: String::new(),
-                    options: vec![],
-                });
-            }
-        } else if let (Some(r), Some((k, v))) = (cur.as_mut(), l.split_once('=')) {
-            if k.trim() == "url" {
-                r.url = v.trim().to_string();
+/// The key-file group of a remote.
+pub fn group(name: &str) -> String {
+    format!("remote \"{name}\"")
+}
+
+/// The repository's config as a key file.
+pub fn config(store: &Store) -> Result<KeyFile, RepoError> {
+    KeyFile::parse(&store.config).map_err(|e| {
+        RepoError::Corrupt(format!("{}: {e}", store.path.join("config").display()))
+    })
+}
+
+/// Lists the configured remotes.
+pub fn list(store: &Store) -> Result<Vec<Remote>, RepoError> {
+    let kf = config(store)?;
+    let bad = |e| RepoError::Corrupt(format!("{}: {e}", store.path.join("config").display()));
+    let mut out = Vec::new();
+    for g in kf.groups() {
+        let Some(name) = g.strip_prefix("remote \"").and_then(|s| s.strip_suffix('"')) else {
+            continue;
+        };
+        let mut r = Remote {
+            name: name.to_string(),
+            url: String::new(),
+            options: vec![],
+        };
+        for (k, v) in kf.entries(&g).map_err(bad)? {
+            if k == "url" {
+                r.url = v;
             } else {
-                r.options.push((k.trim().to_string(), v.trim().to_string()));
+                r.options.push((k, v));
             }
         }
+        out.push(r);
     }
-    out.extend(cur);
-    out
+    Ok(out)
 }
 
 /// Finds a remote by name.
 pub fn get(store: &Store, name: &str) -> Result<Remote, RepoError> {
-    list(store)
+    list(store)?
         .into_iter()
         .find(|r| r.name == name)
         .ok_or_else(|| {
             RepoError::Usage(format!(
-            "remote {name:?} is not configured in {}/config (add it with `remote add {name} URL`)",
-            store.path.display()
-        ))
+                "remote {name:?} is not configured in {}/config (add it with `remote add {name} URL`)",
+                store.path.display()
+            ))
         })
 }
 
@@ -65,7 +82,9 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-/// Adds a remote (error when it exists).
+/// Adds a remote (error when it exists). Values are written escaped as GKeyFile escapes them, so no
+/// value can add lines to `config`. The URL is the `url` argument: an option `url` is refused (ostree
+/// lets `--set url=` replace the URL argument silently).
 pub fn add(
     store: &mut Store,
     name: &str,
@@ -75,7 +94,7 @@ pub fn add(
     if !valid_name(name) {
         return Err(RepoError::Usage(format!("invalid remote name {name:?}")));
     }
-    if list(store).iter().any(|r| r.name == name) {
+    if list(store)?.iter().any(|r| r.name == name) {
         return Err(RepoError::Usage(format!("remote {name:?} already exists")));
     }
     if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://")) {
@@ -83,39 +102,31 @@ pub fn add(
             "remote URL {url:?}: expected http://, https:// or file://"
         )));
     }
-    let mut cfg = store.config.clone();
-    if !cfg.ends_with('\n') {
-        cfg.push('\n');
+    if let Some((_, v)) = opts.iter().find(|(k, _)| k == "url") {
+        return Err(RepoError::Usage(format!(
+            "option url={v:?} for remote {name:?}: the URL is the URL argument ({url:?}); give it once"
+        )));
     }
-    cfg.push_str(&format!("\n{}\nurl={url}\n", section(name)));
+    let mut kf = config(store)?;
+    let g = group(name);
+    let usage = |e| RepoError::Usage(format!("remote {name:?}: {e}"));
+    kf.set(&g, "url", url).map_err(usage)?;
     for (k, v) in opts {
-        cfg.push_str(&format!("{k}={v}\n"));
+        kf.set(&g, k, v).map_err(usage)?;
     }
+    let cfg = kf.to_string();
     write_atomic(&store.path.join("config"), cfg.as_bytes())?;
     store.config = cfg;
     Ok(())
 }
 
-/// Deletes a remote's section (error when it does not exist).
+/// Deletes a remote's group (error when it does not exist).
 pub fn delete(store: &mut Store, name: &str) -> Result<(), RepoError> {
     get(store, name)?;
-    let head = section(name);
-    let mut out = String::new();
-    let mut skip = false;
-    for line in store.config.lines() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            skip = l == head;
-        }
-        if !skip {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
-    write_atomic(&store.path.join("config"), out.as_bytes())?;
-    store.config = out;
+    let mut kf = config(store)?;
+    kf.remove_group(&group(name));
+    let cfg = kf.to_string();
+    write_atomic(&store.path.join("config"), cfg.as_bytes())?;
+    store.config = cfg;
     Ok(())
 }

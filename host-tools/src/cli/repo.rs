@@ -206,7 +206,13 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
         RepoCommand::Log { rev } => {
             let repo = open(repo_path)?;
             let mut c = Some(repo.resolve_rev(&rev)?);
+            let mut seen = std::collections::HashSet::new();
             while let Some(csum) = c {
+                if !seen.insert(csum) {
+                    bail!(
+                        "commit {csum}: the history of {rev} loops back to it (a corrupted repository: run fsck)"
+                    );
+                }
                 if !repo
                     .store
                     .has_object(&csum, atomboot_repo::ObjectType::Commit)
@@ -258,7 +264,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 let node = repo.lookup_path(&c, &abs)?;
                 ls_node(&repo, &node, &abs, checksum, &mut out)?;
                 if let Node::Dir(t, _) = node {
-                    ls_children(&repo, &t, &abs, recursive, checksum, &mut out)?;
+                    ls_children(&repo, &t, &abs, recursive, checksum, &mut Vec::new(), &mut out)?;
                 }
             }
         }
@@ -377,7 +383,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     atomboot_repo::remote::add(&mut repo.store, &name, &url, &opts)?;
                 }
                 RemoteCommand::List { show_urls } => {
-                    for r in atomboot_repo::remote::list(&repo.store) {
+                    for r in atomboot_repo::remote::list(&repo.store)? {
                         if show_urls {
                             writeln!(out, "{}  {}", r.name, r.url)?;
                         } else {
@@ -443,6 +449,9 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     "Deleted {} objects, {} bytes freed",
                     r.deleted, r.bytes_freed
                 )?;
+            }
+            if r.tmp_freed > 0 {
+                writeln!(out, "Reclaimed {} bytes of abandoned staging in tmp/", r.tmp_freed)?;
             }
         }
         RepoCommand::PullLocal { src, refs } => {
@@ -561,14 +570,26 @@ fn ls_node(
     Ok(())
 }
 
+/// Deepest directory nesting `ls -R` follows (OSTree's `OSTREE_MAX_RECURSION`).
+const MAX_LS_DEPTH: usize = 256;
+
+/// Lists a directory; `above` holds the dirtrees of the directories it is in (a corrupted repository can
+/// have a dirtree that contains itself).
 fn ls_children(
     repo: &Repo,
     t: &Checksum,
     path: &str,
     recursive: bool,
     checksum: bool,
+    above: &mut Vec<Checksum>,
     out: &mut impl Write,
 ) -> Result<()> {
+    if above.contains(t) {
+        bail!("{path}: dirtree {t} contains itself (a corrupted repository: run fsck)");
+    }
+    if above.len() >= MAX_LS_DEPTH {
+        bail!("{path}: directories nested deeper than {MAX_LS_DEPTH} levels");
+    }
     let tree = repo.read_dirtree(t)?;
     let join = |n: &str| {
         if path == "/" {
@@ -584,7 +605,10 @@ fn ls_children(
         let p = join(n);
         ls_node(repo, &Node::Dir(*tc, *mc), &p, checksum, out)?;
         if recursive {
-            ls_children(repo, tc, &p, recursive, checksum, out)?;
+            above.push(*t);
+            let r = ls_children(repo, tc, &p, recursive, checksum, above, out);
+            above.pop();
+            r?;
         }
     }
     Ok(())
