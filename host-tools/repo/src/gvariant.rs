@@ -568,6 +568,29 @@ mod tests {
     }
 
     #[test]
+    fn nesting_is_bounded_at_glibs_128() {
+        let sig = |n: usize| format!("{}y", "a".repeat(n));
+        assert_eq!(Type::parse(&sig(128)).unwrap().depth(), 128);
+        assert_eq!(Type::parse(&sig(129)), Err(GvError::TooDeep));
+        assert_eq!(Type::parse(&sig(100_000)), Err(GvError::TooDeep));
+        assert_eq!(Type::parse(&"(".repeat(100_000)), Err(GvError::TooDeep));
+        // A variant is a level: one holding a type 127 deep is 128 deep, one in an array 129.
+        let mut v = vec![0u8];
+        v.extend_from_slice(sig(127).as_bytes());
+        assert!(parse(&Type::Variant, &v).is_ok(), "variant of depth 127 content");
+        let t = Type::parse("av").unwrap();
+        let mut arr = v.clone();
+        arr.push(v.len() as u8); // framing offset of the one element
+        assert_eq!(parse(&t, &arr), Err(GvError::TooDeep));
+        // Variants nested in variants (each adds a level), 200 deep.
+        let mut nested = vec![7, 0, b'y'];
+        for _ in 0..200 {
+            nested.extend_from_slice(b"\0v");
+        }
+        assert_eq!(parse(&Type::Variant, &nested), Err(GvError::TooDeep));
+    }
+
+    #[test]
     fn rejects_bad_offsets() {
         let t = Type::parse("(a(say)a(sayay))").unwrap();
         assert!(parse(&t, &[0xff]).is_err());
