@@ -437,12 +437,7 @@ fn parse_at(t: &Type, b: &[u8], depth: usize) -> Result<Value, GvError> {
     })
 }
 
-fn parse_tuple(
-    t: &Type,
-    types: &[Type],
-    b: &[u8],
-    depth: usize,
-) -> Result<Vec<Value>, GvError> {
+fn parse_tuple(t: &Type, types: &[Type], b: &[u8], depth: usize) -> Result<Vec<Value>, GvError> {
     let members = tuple_members(t, types, b)?;
     let mut out = Vec::with_capacity(types.len());
     for (ct, m) in types.iter().zip(members) {
@@ -577,7 +572,10 @@ mod tests {
         // A variant is a level: one holding a type 127 deep is 128 deep, one in an array 129.
         let mut v = vec![0u8];
         v.extend_from_slice(sig(127).as_bytes());
-        assert!(parse(&Type::Variant, &v).is_ok(), "variant of depth 127 content");
+        assert!(
+            parse(&Type::Variant, &v).is_ok(),
+            "variant of depth 127 content"
+        );
         let t = Type::parse("av").unwrap();
         let mut arr = v.clone();
         arr.push(v.len() as u8); // framing offset of the one element

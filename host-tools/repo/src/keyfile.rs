@@ -296,7 +296,10 @@ mod tests {
     /// What GLib 2.74's g_key_file_set_string writes (checked with Debian's ostree `remote add --set`).
     #[test]
     fn escapes_as_gkeyfile() {
-        assert_eq!(escape("  a\\b\n[core]\nmode=bare"), "\\s\\sa\\\\b\\n[core]\\nmode=bare");
+        assert_eq!(
+            escape("  a\\b\n[core]\nmode=bare"),
+            "\\s\\sa\\\\b\\n[core]\\nmode=bare"
+        );
         assert_eq!(escape("\t x y\tz\r"), "\\t\\sx y\tz\\r");
         assert_eq!(escape(""), "");
         for v in ["  a\\b\n[core]", "\t x", "plain", "a\\sb", "\\", " \n "] {
@@ -317,19 +320,31 @@ mod tests {
             "# c\n[core]\n  mode = bare-user  \nmode=archive-z2\n[remote \"o\"]\nurl=\\shttp\n[core]\nrepo_version=1\n",
         )
         .unwrap();
-        assert_eq!(k.get("core", "mode").unwrap().as_deref(), Some("archive-z2"));
+        assert_eq!(
+            k.get("core", "mode").unwrap().as_deref(),
+            Some("archive-z2")
+        );
         assert_eq!(k.get("core", "repo_version").unwrap().as_deref(), Some("1"));
-        assert_eq!(k.get("remote \"o\"", "url").unwrap().as_deref(), Some(" http"));
+        assert_eq!(
+            k.get("remote \"o\"", "url").unwrap().as_deref(),
+            Some(" http")
+        );
         assert_eq!(k.get("remote \"o\"", "mode").unwrap(), None);
         assert_eq!(k.groups(), vec!["core".to_string(), "remote \"o\"".into()]);
         let bad = KeyFile::parse("[g]\nk=a\\xb\n").unwrap();
-        assert!(matches!(bad.get("g", "k"), Err(KeyFileError::BadEscape { .. })));
+        assert!(matches!(
+            bad.get("g", "k"),
+            Err(KeyFileError::BadEscape { .. })
+        ));
         assert_eq!(KeyFile::parse("k=v\n"), Err(KeyFileError::NoGroup(1)));
         assert!(matches!(
             KeyFile::parse("[g]\nnot a pair\n"),
             Err(KeyFileError::BadLine(2, _))
         ));
-        assert!(matches!(KeyFile::parse("[g\n"), Err(KeyFileError::BadLine(1, _))));
+        assert!(matches!(
+            KeyFile::parse("[g\n"),
+            Err(KeyFileError::BadLine(1, _))
+        ));
     }
 
     #[test]
@@ -339,7 +354,10 @@ mod tests {
             .unwrap();
         let text = k.to_string();
         let again = KeyFile::parse(&text).unwrap();
-        assert_eq!(again.get("core", "mode").unwrap().as_deref(), Some("bare-user"));
+        assert_eq!(
+            again.get("core", "mode").unwrap().as_deref(),
+            Some("bare-user")
+        );
         assert_eq!(
             again.get("remote \"o\"", "url").unwrap().as_deref(),
             Some("http://x/\n[core]\nmode=bare")

@@ -167,8 +167,8 @@ impl TmpdirLock {
         let mut name = dir.as_os_str().to_owned();
         name.push("-lock");
         let lock_path = PathBuf::from(name);
-        let f = open_lock_file(&lock_path)
-            .map_err(|e| io_err(&lock_path, "open staging lock", e))?;
+        let f =
+            open_lock_file(&lock_path).map_err(|e| io_err(&lock_path, "open staging lock", e))?;
         match rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::AGAIN | rustix::io::Errno::ACCESS) => return Ok(None),

@@ -221,7 +221,9 @@ pub fn validate_xattrs(x: &Xattrs) -> Result<(), String> {
         }
         if let Some((prev, _)) = i.checked_sub(1).and_then(|p| x.get(p)) {
             match prev.cmp(name) {
-                std::cmp::Ordering::Equal => return Err(format!("duplicate xattr name at index {i}")),
+                std::cmp::Ordering::Equal => {
+                    return Err(format!("duplicate xattr name at index {i}"))
+                }
                 std::cmp::Ordering::Greater => {
                     return Err(format!("xattr names not sorted at index {i}"))
                 }
@@ -505,7 +507,9 @@ impl FileHeader {
         let size = u64::from_be(*size);
         if h.is_symlink() && size != 0 {
             // OSTree's symlink objects carry no content: their checksum covers the header alone.
-            return Err(bad(&format!("symlink object announces {size} bytes of content")));
+            return Err(bad(&format!(
+                "symlink object announces {size} bytes of content"
+            )));
         }
         Ok((h, size))
     }

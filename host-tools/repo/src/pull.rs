@@ -22,9 +22,6 @@ use std::time::Duration;
 const MAX_META: u64 = MAX_METADATA_SIZE;
 /// Parallel content downloads.
 const PARALLEL: usize = 8;
-/// Dirtrees of one level fetched and walked at a time: what a pull holds of a tree at once is bounded
-/// by this many objects of at most [`MAX_META`] bytes, however wide the level.
-const TREE_BATCH: usize = 4 * PARALLEL;
 
 /// Where objects come from.
 pub enum Source {
@@ -281,11 +278,9 @@ impl Puller<'_> {
                 }
                 d
             }
-            _ => self.src.get_bytes(
-                &rel,
-                &format!("{} object {c}", t.name()),
-                &self.bytes,
-            )?,
+            _ => self
+                .src
+                .get_bytes(&rel, &format!("{} object {c}", t.name()), &self.bytes)?,
         };
         let refused = |m: String| RepoError::Fetch(format!("{}: {m}", self.src.describe(&rel)));
         let got = Checksum::of(&data);
@@ -380,48 +375,50 @@ impl Puller<'_> {
             .num_threads(PARALLEL)
             .build()
             .map_err(|e| RepoError::Usage(format!("thread pool: {e}")))?;
-        // The tree, one level at a time, each level in batches: the dirtrees of a batch are fetched (or read
-        // locally) in parallel and walked without being built, then dropped; what is kept is checksums.
+        // The tree, one level at a time: the dirtrees of a level are fetched (or read locally) in parallel,
+        // each walked without being built and dropped once its children are merged, so what a pull holds
+        // of a tree is one dirtree per worker (at most MAX_META bytes each) plus checksums.
         let mut level = vec![cm.root_tree];
         let mut seen = HashSet::from([cm.root_tree]);
         let mut files = Vec::new();
         let mut seen_files = HashSet::new();
-        type Children = (Vec<Checksum>, Vec<(Checksum, Checksum)>);
         while !level.is_empty() {
-            let mut next = Vec::new();
-            let mut metas = Vec::new();
-            for batch in level.chunks(TREE_BATCH) {
-                let walked: Vec<Result<Children, RepoError>> = pool.install(|| {
-                    use rayon::prelude::*;
-                    batch
-                        .par_iter()
-                        .map(|t| {
-                            let d = self.fetch_meta(t, ObjectType::DirTree)?;
-                            let mut children: Children = (Vec::new(), Vec::new());
-                            DirTree::visit(&d, |e| match e {
-                                DirEntry::File(_, fc) => children.0.push(fc),
-                                DirEntry::Dir(_, tc, mc) => children.1.push((tc, mc)),
-                            })
-                            .map_err(|e| RepoError::Fetch(format!("dirtree {t}: {e}")))?;
-                            Ok(children)
-                        })
-                        .collect()
-                });
-                for w in walked {
-                    let (fs, ds) = w?;
+            #[derive(Default)]
+            struct Found {
+                next: Vec<Checksum>,
+                metas: Vec<Checksum>,
+            }
+            let found = std::sync::Mutex::new(Found::default());
+            let shared = std::sync::Mutex::new((&mut seen, &mut seen_files, &mut files));
+            pool.install(|| {
+                use rayon::prelude::*;
+                level.par_iter().try_for_each(|t| {
+                    let d = self.fetch_meta(t, ObjectType::DirTree)?;
+                    let (mut fs, mut ds) = (Vec::new(), Vec::new());
+                    DirTree::visit(&d, |e| match e {
+                        DirEntry::File(_, fc) => fs.push(fc),
+                        DirEntry::Dir(_, tc, mc) => ds.push((tc, mc)),
+                    })
+                    .map_err(|e| RepoError::Fetch(format!("dirtree {t}: {e}")))?;
+                    drop(d);
+                    let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    let (seen, seen_files, files) = &mut *guard;
+                    let mut f = found.lock().unwrap_or_else(|e| e.into_inner());
                     for fc in fs {
                         if seen_files.insert(fc) {
                             files.push(fc);
                         }
                     }
                     for (tc, mc) in ds {
-                        metas.push(mc);
+                        f.metas.push(mc);
                         if seen.insert(tc) {
-                            next.push(tc);
+                            f.next.push(tc);
                         }
                     }
-                }
-            }
+                    Ok::<(), RepoError>(())
+                })
+            })?;
+            let Found { next, mut metas } = found.into_inner().unwrap_or_else(|e| e.into_inner());
             metas.sort_unstable_by_key(|m| m.0);
             metas.dedup();
             pool.install(|| {

@@ -31,9 +31,8 @@ pub fn group(name: &str) -> String {
 
 /// The repository's config as a key file.
 pub fn config(store: &Store) -> Result<KeyFile, RepoError> {
-    KeyFile::parse(&store.config).map_err(|e| {
-        RepoError::Corrupt(format!("{}: {e}", store.path.join("config").display()))
-    })
+    KeyFile::parse(&store.config)
+        .map_err(|e| RepoError::Corrupt(format!("{}: {e}", store.path.join("config").display())))
 }
 
 /// Lists the configured remotes.
@@ -42,7 +41,10 @@ pub fn list(store: &Store) -> Result<Vec<Remote>, RepoError> {
     let bad = |e| RepoError::Corrupt(format!("{}: {e}", store.path.join("config").display()));
     let mut out = Vec::new();
     for g in kf.groups() {
-        let Some(name) = g.strip_prefix("remote \"").and_then(|s| s.strip_suffix('"')) else {
+        let Some(name) = g
+            .strip_prefix("remote \"")
+            .and_then(|s| s.strip_suffix('"'))
+        else {
             continue;
         };
         let mut r = Remote {

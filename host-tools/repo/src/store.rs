@@ -1,10 +1,10 @@
 //! The on-disk store: `config`, `objects/XX/<62 hex>.<ext>`, `refs/`, `tmp/`; power-loss safe writes.
 
+use super::inflate::ExactInflate;
+use super::lock::TmpdirLock;
 use super::objects::{
     finish, size_prefix, Checksum, FileHeader, ObjectType, S_IFLNK, S_IFMT, S_IFREG,
 };
-use super::inflate::ExactInflate;
-use super::lock::TmpdirLock;
 use super::tmpobject::TmpObject;
 use super::RepoError;
 use flate2::write::DeflateEncoder;
@@ -306,7 +306,8 @@ impl Store {
                 }
                 if let Some(lock) = TmpdirLock::try_lock(&e.path())? {
                     // Touched, so that cleanup does not take it for an old one.
-                    let _ = File::open(e.path()).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    let _ = File::open(e.path())
+                        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                     found = Some((e.path(), lock));
                     break;
                 }

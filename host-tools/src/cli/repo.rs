@@ -264,7 +264,15 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 let node = repo.lookup_path(&c, &abs)?;
                 ls_node(&repo, &node, &abs, checksum, &mut out)?;
                 if let Node::Dir(t, _) = node {
-                    ls_children(&repo, &t, &abs, recursive, checksum, &mut Vec::new(), &mut out)?;
+                    ls_children(
+                        &repo,
+                        &t,
+                        &abs,
+                        recursive,
+                        checksum,
+                        &mut Vec::new(),
+                        &mut out,
+                    )?;
                 }
             }
         }
@@ -451,7 +459,11 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 )?;
             }
             if r.tmp_freed > 0 {
-                writeln!(out, "Reclaimed {} bytes of abandoned staging in tmp/", r.tmp_freed)?;
+                writeln!(
+                    out,
+                    "Reclaimed {} bytes of abandoned staging in tmp/",
+                    r.tmp_freed
+                )?;
             }
         }
         RepoCommand::PullLocal { src, refs } => {
