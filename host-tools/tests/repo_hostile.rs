@@ -305,7 +305,7 @@ fn files_dirtree(sorted_names: &[String], file: Checksum) -> Vec<u8> {
         arr.push(0);
         arr.extend_from_slice(&file.0);
         let name_end = n.len() + 1;
-        assert!(arr.len() - start + 1 <= 0xff);
+        assert!(arr.len() - start < 0xff);
         arr.push(name_end as u8);
         ends.push(arr.len());
     }

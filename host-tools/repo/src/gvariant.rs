@@ -525,7 +525,7 @@ pub fn tuple_members<'a>(t: &Type, types: &[Type], b: &'a [u8]) -> Result<Vec<&'
 }
 
 /// A string member (`s`): NUL-terminated, no NUL inside, UTF-8.
-pub fn parse_str<'a>(b: &'a [u8]) -> Result<&'a str, GvError> {
+pub fn parse_str(b: &[u8]) -> Result<&str, GvError> {
     let bad = |why| GvError::Malformed("s".into(), why);
     let (last, body) = b.split_last().ok_or_else(|| bad("empty string data"))?;
     if *last != 0 || body.contains(&0) {
