@@ -192,15 +192,16 @@ impl Source {
         let c = Arc::new(AtomicU64::new(0));
         let cfg = self.get_bytes("config", "repository config", &c)?;
         let text = String::from_utf8_lossy(&cfg);
-        let mode = super::keyfile::KeyFile::parse(&text)
-            .and_then(|k| k.get("core", "mode"))
-            .map_err(|e| RepoError::Fetch(format!("{}: {e}", self.describe("config"))))?;
-        match mode.as_deref() {
-            Some("archive-z2") | Some("archive") => Ok(()),
+        let mode = super::keyfile::KeyFile::parse(&text).and_then(|k| k.get("core", "mode"));
+        match mode.as_ref().map(Option::as_deref) {
+            Ok(Some("archive-z2")) | Ok(Some("archive")) => Ok(()),
             other => Err(RepoError::Fetch(format!(
-                "{}: remote repository mode is {:?}; only archive repositories can be pulled over HTTP or file:// (use pull-local for others)",
+                "{}: {}; only archive repositories can be pulled over HTTP or file:// (use pull-local for others)",
                 self.describe("config"),
-                other.unwrap_or("none")
+                match other {
+                    Ok(m) => format!("remote repository mode is {:?}", m.unwrap_or("none")),
+                    Err(e) => format!("not an OSTree repository config ({e})"),
+                }
             ))),
         }
     }
