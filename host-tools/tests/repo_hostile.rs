@@ -137,9 +137,12 @@ fn ok(prog: &str, repo: &Path, args: &[&str]) -> String {
     out
 }
 
-/// Runs atomboot, expects failure (an error exit, not a signal) with `needle` in stderr.
+/// Runs atomboot, expects failure (an error exit, not a signal, within 2 minutes: `timeout` exits 124 when
+/// it has to stop a looping run) with `needle` in stderr.
 fn fails_with(repo: &Path, args: &[&str], needle: &str) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+    let o = Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_atomboot"))
         .arg(format!("--repo={}", repo.display()))
         .args(args)
         .output()
