@@ -20,13 +20,21 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         1 => {
+            let mut visited = 0usize;
+            let walked = DirTree::visit(bytes, |_| visited += 1);
             if let Ok(t) = DirTree::parse(bytes) {
+                assert!(walked.is_ok());
+                assert_eq!(visited, t.files.len() + t.dirs.len());
                 let again = DirTree::parse(&t.serialize()).expect("re-serialised dirtree parses");
                 assert_eq!(again.files.len(), t.files.len());
                 assert_eq!(again.dirs.len(), t.dirs.len());
             }
         }
         2 => {
+            if let Ok(m) = DirMeta::parse_object(bytes) {
+                assert_eq!(m.mode & 0o170000, 0o040000, "a dirmeta object is a directory's");
+                assert_eq!(m.mode & !0o177777, 0, "no bits beyond S_IFMT | 07777");
+            }
             if let Ok(m) = DirMeta::parse(bytes) {
                 let again = DirMeta::parse(&m.serialize()).expect("re-serialised dirmeta parses");
                 assert_eq!(again, m);
@@ -34,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         }
         3 => {
             if let Ok((h, size)) = FileHeader::parse_archive(bytes) {
+                assert!(!h.is_symlink() || size == 0, "symlinks carry no content");
                 let (again, size2) = FileHeader::parse_archive(&h.serialize_archive(size))
                     .expect("re-serialised header parses");
                 assert_eq!((again, size2), (h, size));

@@ -121,7 +121,7 @@ pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
     }
     for m in &metas {
         if let Err(e) = verify_meta(store, m, ObjectType::DirMeta).and_then(|d| {
-            DirMeta::parse(&d)
+            DirMeta::parse_object(&d)
                 .map(|_| ())
                 .map_err(|e| format!("dirmeta {m}: {e}"))
         }) {

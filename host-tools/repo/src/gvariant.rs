@@ -36,22 +36,41 @@ pub enum GvError {
     Malformed(String, &'static str),
     #[error("GVariant value does not match type {0}")]
     TypeMismatch(String),
+    #[error("GVariant nesting deeper than {MAX_DEPTH} levels (GLib's limit)")]
+    TooDeep,
 }
+
+/// Deepest nesting of containers accepted in a type signature or a value, counting the containers inside
+/// variants too: GLib's `G_VARIANT_MAX_RECURSION_DEPTH`. Parsing is recursive, so this also bounds the
+/// stack a hostile object can make the parser use.
+pub const MAX_DEPTH: usize = 128;
 
 impl Type {
     /// Parses a complete type signature such as `(a{sv}aya(say)sstayay)`.
     pub fn parse(sig: &str) -> Result<Type, GvError> {
         let bytes = sig.as_bytes();
-        let (t, used) =
-            Self::parse_one(bytes, 0).ok_or_else(|| GvError::BadSignature(sig.into()))?;
+        let (t, used) = Self::parse_one(bytes, 0, 0).map_err(|e| match e {
+            SigError::TooDeep => GvError::TooDeep,
+            SigError::Bad => GvError::BadSignature(sig.chars().take(64).collect()),
+        })?;
         if used != bytes.len() {
-            return Err(GvError::BadSignature(sig.into()));
+            return Err(GvError::BadSignature(sig.chars().take(64).collect()));
         }
         Ok(t)
     }
 
-    fn parse_one(b: &[u8], pos: usize) -> Option<(Type, usize)> {
-        let c = *b.get(pos)?;
+    /// Nesting depth of the type: 0 for a basic type, 1 + the deepest member for a container.
+    pub fn depth(&self) -> usize {
+        match self {
+            Type::Array(e) | Type::Maybe(e) => 1 + e.depth(),
+            Type::Tuple(items) => 1 + items.iter().map(Type::depth).max().unwrap_or(0),
+            Type::DictEntry(k, v) => 1 + k.depth().max(v.depth()),
+            _ => 0,
+        }
+    }
+
+    fn parse_one(b: &[u8], pos: usize, depth: usize) -> Result<(Type, usize), SigError> {
+        let c = *b.get(pos).ok_or(SigError::Bad)?;
         let simple = match c {
             b'b' => Some(Type::Bool),
             b'y' => Some(Type::Byte),
@@ -67,38 +86,42 @@ impl Type {
             _ => None,
         };
         if let Some(t) = simple {
-            return Some((t, pos + 1));
+            return Ok((t, pos + 1));
         }
+        if depth >= MAX_DEPTH {
+            return Err(SigError::TooDeep);
+        }
+        let d = depth + 1;
         match c {
             b'a' => {
-                let (e, p) = Self::parse_one(b, pos + 1)?;
-                Some((Type::Array(Box::new(e)), p))
+                let (e, p) = Self::parse_one(b, pos + 1, d)?;
+                Ok((Type::Array(Box::new(e)), p))
             }
             b'm' => {
-                let (e, p) = Self::parse_one(b, pos + 1)?;
-                Some((Type::Maybe(Box::new(e)), p))
+                let (e, p) = Self::parse_one(b, pos + 1, d)?;
+                Ok((Type::Maybe(Box::new(e)), p))
             }
             b'(' => {
                 let mut p = pos + 1;
                 let mut items = Vec::new();
                 loop {
-                    if *b.get(p)? == b')' {
-                        return Some((Type::Tuple(items), p + 1));
+                    if *b.get(p).ok_or(SigError::Bad)? == b')' {
+                        return Ok((Type::Tuple(items), p + 1));
                     }
-                    let (t, np) = Self::parse_one(b, p)?;
+                    let (t, np) = Self::parse_one(b, p, d)?;
                     items.push(t);
                     p = np;
                 }
             }
             b'{' => {
-                let (k, p) = Self::parse_one(b, pos + 1)?;
-                let (v, p) = Self::parse_one(b, p)?;
-                if *b.get(p)? != b'}' {
-                    return None;
+                let (k, p) = Self::parse_one(b, pos + 1, d)?;
+                let (v, p) = Self::parse_one(b, p, d)?;
+                if *b.get(p).ok_or(SigError::Bad)? != b'}' {
+                    return Err(SigError::Bad);
                 }
-                Some((Type::DictEntry(Box::new(k), Box::new(v)), p + 1))
+                Ok((Type::DictEntry(Box::new(k), Box::new(v)), p + 1))
             }
-            _ => None,
+            _ => Err(SigError::Bad),
         }
     }
 
@@ -127,6 +150,11 @@ impl Type {
             Type::DictEntry(k, v) => fixed_tuple_size(&[(**k).clone(), (**v).clone()]),
         }
     }
+}
+
+enum SigError {
+    Bad,
+    TooDeep,
 }
 
 fn fixed_tuple_size(items: &[Type]) -> Option<usize> {
@@ -345,7 +373,17 @@ fn fixed<const N: usize>(t: &Type, b: &[u8]) -> Result<[u8; N], GvError> {
 /// Parses `b` as type `t`. Strict: rejects out-of-range framing offsets, unterminated strings and
 /// wrong sizes of fixed-size values (GLib would substitute defaults; a repository must not).
 pub fn parse(t: &Type, b: &[u8]) -> Result<Value, GvError> {
+    if t.depth() > MAX_DEPTH {
+        return Err(GvError::TooDeep);
+    }
+    parse_at(t, b, 0)
+}
+
+/// Parses at nesting level `depth` (the containers around this value, including those of enclosing
+/// variants' types).
+fn parse_at(t: &Type, b: &[u8], depth: usize) -> Result<Value, GvError> {
     let bad = |why| GvError::Malformed(t.to_string(), why);
+    let inner = depth + 1;
     Ok(match t {
         Type::Bool => Value::Bool(fixed::<1>(t, b)?[0] != 0),
         Type::Byte => Value::Byte(fixed::<1>(t, b)?[0]),
@@ -356,13 +394,7 @@ pub fn parse(t: &Type, b: &[u8]) -> Result<Value, GvError> {
         Type::I64 => Value::I64(i64::from_le_bytes(fixed(t, b)?)),
         Type::U64 => Value::U64(u64::from_le_bytes(fixed(t, b)?)),
         Type::Double => Value::Double(f64::from_le_bytes(fixed(t, b)?)),
-        Type::Str(_) => {
-            let (last, body) = b.split_last().ok_or_else(|| bad("empty string data"))?;
-            if *last != 0 || body.contains(&0) {
-                return Err(bad("string not NUL-terminated or contains NUL"));
-            }
-            Value::Str(String::from_utf8(body.to_vec()).map_err(|_| bad("string is not UTF-8"))?)
-        }
+        Type::Str(_) => Value::Str(parse_str(b)?.to_string()),
         Type::Variant => {
             let nul = b
                 .iter()
@@ -370,37 +402,18 @@ pub fn parse(t: &Type, b: &[u8]) -> Result<Value, GvError> {
                 .ok_or_else(|| bad("variant without type"))?;
             let sig = std::str::from_utf8(&b[nul + 1..]).map_err(|_| bad("variant type"))?;
             let ct = Type::parse(sig)?;
-            Value::Variant(ct.clone(), Box::new(parse(&ct, &b[..nul])?))
+            if inner + ct.depth() > MAX_DEPTH {
+                return Err(GvError::TooDeep);
+            }
+            Value::Variant(ct.clone(), Box::new(parse_at(&ct, &b[..nul], inner)?))
         }
         Type::Array(e) => {
             if **e == Type::Byte {
                 return Ok(Value::Bytes(b.to_vec()));
             }
             let mut items = Vec::new();
-            if let Some(fs) = e.fixed_size() {
-                if !b.len().is_multiple_of(fs) {
-                    return Err(bad("array size not a multiple of element size"));
-                }
-                for chunk in b.chunks(fs) {
-                    items.push(parse(e, chunk)?);
-                }
-            } else if !b.is_empty() {
-                let osz = offset_size_for_total(b.len());
-                let last = read_le(b, b.len() - osz.min(b.len()), osz, t)?;
-                if last > b.len() || !(b.len() - last).is_multiple_of(osz) {
-                    return Err(bad("bad array framing"));
-                }
-                let n = (b.len() - last) / osz;
-                let mut start = 0usize;
-                for i in 0..n {
-                    let end = read_le(b, last + i * osz, osz, t)?;
-                    let s = start.next_multiple_of(e.alignment());
-                    if s > end || end > last {
-                        return Err(bad("array element out of range"));
-                    }
-                    items.push(parse(e, &b[s..end])?);
-                    start = end;
-                }
+            for el in array_elements(t, b)? {
+                items.push(parse_at(e, el, inner)?);
             }
             Value::Array(items)
         }
@@ -408,15 +421,15 @@ pub fn parse(t: &Type, b: &[u8]) -> Result<Value, GvError> {
             if b.is_empty() {
                 Value::Maybe(None)
             } else if e.fixed_size().is_some() {
-                Value::Maybe(Some(Box::new(parse(e, b)?)))
+                Value::Maybe(Some(Box::new(parse_at(e, b, inner)?)))
             } else {
                 let (_, body) = b.split_last().ok_or_else(|| bad("maybe"))?;
-                Value::Maybe(Some(Box::new(parse(e, body)?)))
+                Value::Maybe(Some(Box::new(parse_at(e, body, inner)?)))
             }
         }
-        Type::Tuple(types) => Value::Tuple(parse_tuple(t, types, b)?),
+        Type::Tuple(types) => Value::Tuple(parse_tuple(t, types, b, inner)?),
         Type::DictEntry(k, v) => {
-            let mut vals = parse_tuple(t, &[(**k).clone(), (**v).clone()], b)?;
+            let mut vals = parse_tuple(t, &[(**k).clone(), (**v).clone()], b, inner)?;
             let val = vals.pop().ok_or_else(|| bad("dict entry"))?;
             let key = vals.pop().ok_or_else(|| bad("dict entry"))?;
             Value::DictEntry(Box::new(key), Box::new(val))
@@ -424,7 +437,55 @@ pub fn parse(t: &Type, b: &[u8]) -> Result<Value, GvError> {
     })
 }
 
-fn parse_tuple(t: &Type, types: &[Type], b: &[u8]) -> Result<Vec<Value>, GvError> {
+fn parse_tuple(t: &Type, types: &[Type], b: &[u8], depth: usize) -> Result<Vec<Value>, GvError> {
+    let members = tuple_members(t, types, b)?;
+    let mut out = Vec::with_capacity(types.len());
+    for (ct, m) in types.iter().zip(members) {
+        out.push(parse_at(ct, m, depth)?);
+    }
+    Ok(out)
+}
+
+/// The serialised elements of an array `t` (`a` + element type) in `b`, framing checked, nothing
+/// parsed: for walking large arrays without building a [`Value`] for each element.
+pub fn array_elements<'a>(t: &Type, b: &'a [u8]) -> Result<Vec<&'a [u8]>, GvError> {
+    let bad = |why| GvError::Malformed(t.to_string(), why);
+    let Type::Array(e) = t else {
+        return Err(mismatch(t));
+    };
+    let mut items = Vec::new();
+    if let Some(fs) = e.fixed_size() {
+        if !b.len().is_multiple_of(fs) {
+            return Err(bad("array size not a multiple of element size"));
+        }
+        items.extend(b.chunks(fs));
+    } else if !b.is_empty() {
+        let osz = offset_size_for_total(b.len());
+        let last = read_le(b, b.len() - osz.min(b.len()), osz, t)?;
+        if last > b.len() || !(b.len() - last).is_multiple_of(osz) {
+            return Err(bad("bad array framing"));
+        }
+        let n = (b.len() - last) / osz;
+        items.reserve(n);
+        let align = e.alignment();
+        let mut start = 0usize;
+        for i in 0..n {
+            let end = read_le(b, last + i * osz, osz, t)?;
+            let s = start.next_multiple_of(align);
+            let el = b
+                .get(s..end)
+                .filter(|_| end <= last)
+                .ok_or_else(|| bad("array element out of range"))?;
+            items.push(el);
+            start = end;
+        }
+    }
+    Ok(items)
+}
+
+/// The serialised members of a tuple `t` whose member types are `types`, framing checked, nothing
+/// parsed.
+pub fn tuple_members<'a>(t: &Type, types: &[Type], b: &'a [u8]) -> Result<Vec<&'a [u8]>, GvError> {
     let bad = |why| GvError::Malformed(t.to_string(), why);
     if let Some(fs) = t.fixed_size() {
         if b.len() != fs {
@@ -457,10 +518,20 @@ fn parse_tuple(t: &Type, types: &[Type], b: &[u8]) -> Result<Vec<Value>, GvError
         if start > end || end > body_end {
             return Err(bad("tuple member out of range"));
         }
-        out.push(parse(ct, &b[start..end])?);
+        out.push(&b[start..end]);
         pos = end;
     }
     Ok(out)
+}
+
+/// A string member (`s`): NUL-terminated, no NUL inside, UTF-8.
+pub fn parse_str(b: &[u8]) -> Result<&str, GvError> {
+    let bad = |why| GvError::Malformed("s".into(), why);
+    let (last, body) = b.split_last().ok_or_else(|| bad("empty string data"))?;
+    if *last != 0 || body.contains(&0) {
+        return Err(bad("string not NUL-terminated or contains NUL"));
+    }
+    std::str::from_utf8(body).map_err(|_| bad("string is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -489,6 +560,32 @@ mod tests {
         // GLib: "k\0" pad to 8, "v\0\0s", framing offset of key (2), entry offset (12)
         assert_eq!(b, b"k\0\0\0\0\0\0\0v\0\0s\x02\x0d".to_vec());
         assert_eq!(parse(&t, &b).unwrap(), v);
+    }
+
+    #[test]
+    fn nesting_is_bounded_at_glibs_128() {
+        let sig = |n: usize| format!("{}y", "a".repeat(n));
+        assert_eq!(Type::parse(&sig(128)).unwrap().depth(), 128);
+        assert_eq!(Type::parse(&sig(129)), Err(GvError::TooDeep));
+        assert_eq!(Type::parse(&sig(100_000)), Err(GvError::TooDeep));
+        assert_eq!(Type::parse(&"(".repeat(100_000)), Err(GvError::TooDeep));
+        // A variant is a level: one holding a type 127 deep is 128 deep, one in an array 129.
+        let mut v = vec![0u8];
+        v.extend_from_slice(sig(127).as_bytes());
+        assert!(
+            parse(&Type::Variant, &v).is_ok(),
+            "variant of depth 127 content"
+        );
+        let t = Type::parse("av").unwrap();
+        let mut arr = v.clone();
+        arr.push(v.len() as u8); // framing offset of the one element
+        assert_eq!(parse(&t, &arr), Err(GvError::TooDeep));
+        // Variants nested in variants (each adds a level), 200 deep.
+        let mut nested = vec![7, 0, b'y'];
+        for _ in 0..200 {
+            nested.extend_from_slice(b"\0v");
+        }
+        assert_eq!(parse(&Type::Variant, &nested), Err(GvError::TooDeep));
     }
 
     #[test]

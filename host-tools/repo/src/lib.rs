@@ -21,6 +21,8 @@ pub mod diff;
 pub mod fsck;
 pub mod gvariant;
 pub mod inflate;
+pub mod keyfile;
+pub mod lock;
 pub mod objects;
 pub mod prune;
 pub mod pull;
@@ -170,7 +172,7 @@ impl Repo {
     /// Reads and parses a dirmeta.
     pub fn read_dirmeta(&self, c: &Checksum) -> Result<DirMeta, RepoError> {
         let d = self.store.read_meta(c, ObjectType::DirMeta)?;
-        DirMeta::parse(&d).map_err(|e| RepoError::Corrupt(format!("dirmeta {c}: {e}")))
+        DirMeta::parse_object(&d).map_err(|e| RepoError::Corrupt(format!("dirmeta {c}: {e}")))
     }
 
     /// Finds `path` (absolute or relative to the root) in a commit.
@@ -226,12 +228,14 @@ impl Repo {
         dest: &Path,
         o: &CheckoutOptions,
     ) -> Result<(), RepoError> {
+        let _lock = lock::RepoLock::acquire(&self.store.path, lock::LockKind::Shared)?;
         let c = self.read_commit(commit)?;
         checkout::checkout_tree(&self.store, &c.root_tree, &c.root_meta, dest, o)
     }
 
     /// Commits a directory.
     pub fn commit(&self, dir: &Path, o: &CommitOptions) -> Result<Checksum, RepoError> {
+        let _lock = lock::RepoLock::acquire(&self.store.path, lock::LockKind::Shared)?;
         commit::commit_dir(&self.store, dir, o)
     }
 

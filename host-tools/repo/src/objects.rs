@@ -158,6 +158,24 @@ impl DirMeta {
         ]);
         gvariant::serialize(&ty(DIRMETA_SIG), &v).unwrap_or_default()
     }
+    /// Parses a dirmeta object and checks it as OSTree does (`ostree_validate_structureof_dirmeta`): the
+    /// mode is a directory's (`S_IFDIR`), with no bits beyond `S_IFMT | 07777`; xattr names are not empty,
+    /// sorted and unique.
+    pub fn parse_object(b: &[u8]) -> Result<DirMeta, ObjectError> {
+        let m = Self::parse(b)?;
+        if m.mode & S_IFMT != S_IFDIR {
+            return Err(ObjectError::Invalid(
+                "dirmeta",
+                format!("mode {:o} is not a directory's", m.mode),
+            ));
+        }
+        validate_mode_bits(m.mode).map_err(|e| ObjectError::Invalid("dirmeta", e))?;
+        validate_xattrs(&m.xattrs).map_err(|e| ObjectError::Invalid("dirmeta", e))?;
+        Ok(m)
+    }
+
+    /// Parses the `(uuua(ayay))` layout only (shared with bare-user's `user.ostreemeta`); see
+    /// [`DirMeta::parse_object`] for a dirmeta object.
     pub fn parse(b: &[u8]) -> Result<DirMeta, ObjectError> {
         let Value::Tuple(v) = gvariant::parse(&ty(DIRMETA_SIG), b)? else {
             return Err(ObjectError::Invalid("dirmeta", "not a tuple".into()));
@@ -169,6 +187,35 @@ impl DirMeta {
             xattrs: xattrs_from(v.get(3).unwrap_or(&Value::Array(vec![])), "dirmeta")?,
         })
     }
+}
+
+/// OSTree's `validate_stat_mode_perms`: nothing beyond the file type and `07777`.
+pub fn validate_mode_bits(mode: u32) -> Result<(), String> {
+    if mode & !(S_IFMT | 0o7777) != 0 {
+        return Err(format!("invalid bits in mode {mode:o}"));
+    }
+    Ok(())
+}
+
+/// OSTree's `_ostree_validate_structureof_xattrs`: names not empty, sorted, no duplicates.
+pub fn validate_xattrs(x: &Xattrs) -> Result<(), String> {
+    for (i, (name, _)) in x.iter().enumerate() {
+        if name.is_empty() || name.contains(&0) {
+            return Err(format!("invalid xattr name at index {i}"));
+        }
+        if let Some((prev, _)) = i.checked_sub(1).and_then(|p| x.get(p)) {
+            match prev.cmp(name) {
+                std::cmp::Ordering::Equal => {
+                    return Err(format!("duplicate xattr name at index {i}"))
+                }
+                std::cmp::Ordering::Greater => {
+                    return Err(format!("xattr names not sorted at index {i}"))
+                }
+                std::cmp::Ordering::Less => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks one path component as OSTree requires: not empty, not `.` or `..`, no `/`, no NUL.
@@ -220,47 +267,68 @@ impl DirTree {
 
     /// Parses and validates names (no `/`, `..`, `.`, NUL, empty) and checksum lengths.
     pub fn parse(b: &[u8]) -> Result<DirTree, ObjectError> {
-        let bad = |s: String| ObjectError::Invalid("dirtree", s);
-        let Value::Tuple(v) = gvariant::parse(&ty(DIRTREE_SIG), b)? else {
-            return Err(bad("not a tuple".into()));
-        };
         let mut t = DirTree::default();
-        if let Some(Value::Array(files)) = v.first() {
-            for f in files {
-                let Value::Tuple(p) = f else {
-                    return Err(bad("file entry".into()));
-                };
-                match p.as_slice() {
-                    [Value::Str(n), Value::Bytes(c)] => {
-                        validate_name(n).map_err(bad)?;
-                        let c = Checksum::from_slice(c)
-                            .ok_or_else(|| bad(format!("checksum of {n:?}")))?;
-                        t.files.push((n.clone(), c));
-                    }
-                    _ => return Err(bad("file entry".into())),
-                }
-            }
-        }
-        if let Some(Value::Array(dirs)) = v.get(1) {
-            for d in dirs {
-                let Value::Tuple(p) = d else {
-                    return Err(bad("dir entry".into()));
-                };
-                match p.as_slice() {
-                    [Value::Str(n), Value::Bytes(tc), Value::Bytes(mc)] => {
-                        validate_name(n).map_err(bad)?;
-                        let tc = Checksum::from_slice(tc)
-                            .ok_or_else(|| bad(format!("checksum of {n:?}")))?;
-                        let mc = Checksum::from_slice(mc)
-                            .ok_or_else(|| bad(format!("checksum of {n:?}")))?;
-                        t.dirs.push((n.clone(), tc, mc));
-                    }
-                    _ => return Err(bad("dir entry".into())),
-                }
-            }
-        }
+        Self::visit(b, |e| match e {
+            DirEntry::File(n, c) => t.files.push((n.to_string(), c)),
+            DirEntry::Dir(n, tc, mc) => t.dirs.push((n.to_string(), tc, mc)),
+        })?;
         Ok(t)
     }
+
+    /// Walks a serialised dirtree entry by entry, validating it as [`DirTree::parse`] does, without
+    /// building the tree: memory stays at the serialised size (pull walks large trees this way).
+    pub fn visit(b: &[u8], mut f: impl FnMut(DirEntry<'_>)) -> Result<(), ObjectError> {
+        static TYPES: std::sync::OnceLock<[Type; 5]> = std::sync::OnceLock::new();
+        let [top, files_t, file_t, dirs_t, dir_t] = TYPES.get_or_init(|| {
+            [
+                ty(DIRTREE_SIG),
+                ty("a(say)"),
+                ty("(say)"),
+                ty("a(sayay)"),
+                ty("(sayay)"),
+            ]
+        });
+        let bad = |s: String| ObjectError::Invalid("dirtree", s);
+        let members = |t: &Type, b| match t {
+            Type::Tuple(types) => gvariant::tuple_members(t, types, b),
+            _ => Ok(vec![]),
+        };
+        let parts = members(top, b)?;
+        let [files, dirs] = parts.as_slice() else {
+            return Err(bad("not a tuple of two arrays".into()));
+        };
+        let csum = |n: &str, c: &[u8]| {
+            Checksum::from_slice(c).ok_or_else(|| bad(format!("checksum of {n:?}")))
+        };
+        for e in gvariant::array_elements(files_t, files)? {
+            let m = members(file_t, e)?;
+            let [n, c] = m.as_slice() else {
+                return Err(bad("file entry".into()));
+            };
+            let n = gvariant::parse_str(n)?;
+            validate_name(n).map_err(bad)?;
+            f(DirEntry::File(n, csum(n, c)?));
+        }
+        for e in gvariant::array_elements(dirs_t, dirs)? {
+            let m = members(dir_t, e)?;
+            let [n, tc, mc] = m.as_slice() else {
+                return Err(bad("dir entry".into()));
+            };
+            let n = gvariant::parse_str(n)?;
+            validate_name(n).map_err(bad)?;
+            f(DirEntry::Dir(n, csum(n, tc)?, csum(n, mc)?));
+        }
+        Ok(())
+    }
+}
+
+/// One entry of a dirtree, as [`DirTree::visit`] hands it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirEntry<'a> {
+    /// A file or symlink: name, content checksum.
+    File(&'a str, Checksum),
+    /// A subdirectory: name, dirtree checksum, dirmeta checksum.
+    Dir(&'a str, Checksum, Checksum),
 }
 
 /// A commit object.
@@ -360,6 +428,10 @@ pub struct FileHeader {
     pub xattrs: Xattrs,
 }
 
+/// Largest metadata object (commit, dirtree, dirmeta, summary) read from a remote or from disk: OSTree's
+/// `OSTREE_MAX_METADATA_SIZE`.
+pub const MAX_METADATA_SIZE: u64 = 10 * 1024 * 1024;
+
 pub const S_IFMT: u32 = 0o170000;
 pub const S_IFREG: u32 = 0o100000;
 pub const S_IFLNK: u32 = 0o120000;
@@ -416,7 +488,14 @@ impl FileHeader {
             xattrs: xattrs_from(x, "filez header")?,
         };
         h.check(*rdev).map_err(|e| bad(&e))?;
-        Ok((h, u64::from_be(*size)))
+        let size = u64::from_be(*size);
+        if h.is_symlink() && size != 0 {
+            // OSTree's symlink objects carry no content: their checksum covers the header alone.
+            return Err(bad(&format!(
+                "symlink object announces {size} bytes of content"
+            )));
+        }
+        Ok((h, size))
     }
 
     /// Bare-user `user.ostreemeta` xattr value: `(uuua(ayay))` (uid, gid, mode, xattrs).
@@ -446,10 +525,12 @@ impl FileHeader {
     }
 
     fn check(&self, rdev: u32) -> Result<(), String> {
+        // OSTree's ostree_validate_structureof_file_mode.
         let fmt = self.mode & S_IFMT;
         if fmt != S_IFREG && fmt != S_IFLNK {
             return Err(format!("unsupported file type in mode {:o}", self.mode));
         }
+        validate_mode_bits(self.mode)?;
         if rdev != 0 {
             return Err("non-zero rdev".into());
         }
@@ -480,6 +561,13 @@ pub fn size_prefix(len: usize) -> [u8; 8] {
 /// Finishes a SHA-256 into a [`Checksum`].
 pub fn finish(s: Sha256) -> Checksum {
     Checksum(s.finalize().into())
+}
+
+/// Checksum of a content object given its header and full content.
+pub fn file_checksum(h: &FileHeader, content: &[u8]) -> Checksum {
+    let mut s = h.checksum_start();
+    s.update(content);
+    finish(s)
 }
 
 #[cfg(test)]

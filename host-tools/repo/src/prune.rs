@@ -1,6 +1,7 @@
 //! `prune`: delete objects not reachable from any commit object (ostree's default), or with
 //! `--refs-only [--keep-younger-than]` from the refs.
 
+use super::lock::{LockKind, RepoLock};
 use super::objects::{Checksum, Commit, DirTree, ObjectType};
 use super::store::{fsync_dir, Mode, Store};
 use super::RepoError;
@@ -13,6 +14,8 @@ pub struct PruneReport {
     pub total: usize,
     pub deleted: usize,
     pub bytes_freed: u64,
+    /// Bytes of abandoned staging directories and old temporary files reclaimed from `tmp/`.
+    pub tmp_freed: u64,
 }
 
 fn ext_type(ext: &str, mode: Mode) -> Option<ObjectType> {
@@ -28,11 +31,14 @@ fn ext_type(ext: &str, mode: Mode) -> Option<ObjectType> {
 }
 
 /// Keeps every commit a ref points to and its ancestors (only those with `timestamp >= keep_younger_than`
-/// when given), and all objects they reference; deletes the rest.
+/// when given), and all objects they reference; deletes the rest, then reclaims `tmp/`
+/// ([`Store::cleanup_tmp`]). Holds the repository's exclusive lock throughout: no pull or commit runs
+/// meanwhile, so nothing they add can be taken for unreachable.
 pub fn prune_refs_only(
     store: &Store,
     keep_younger_than: Option<u64>,
 ) -> Result<PruneReport, RepoError> {
+    let _lock = RepoLock::acquire(&store.path, LockKind::Exclusive)?;
     let heads = store.list_refs()?.into_iter().map(|r| r.1).collect();
     prune_from(store, heads, keep_younger_than)
 }
@@ -41,6 +47,7 @@ pub fn prune_refs_only(
 /// references, whether a ref names it or not; what no commit reaches (the leftovers of an interrupted
 /// commit, objects of deleted commits) is deleted.
 pub fn prune_unreachable(store: &Store) -> Result<PruneReport, RepoError> {
+    let _lock = RepoLock::acquire(&store.path, LockKind::Exclusive)?;
     let mut heads = store
         .list_refs()?
         .into_iter()
@@ -55,6 +62,7 @@ fn prune_from(
     heads: Vec<Checksum>,
     keep_younger_than: Option<u64>,
 ) -> Result<PruneReport, RepoError> {
+    // The caller holds the exclusive lock from before it listed `heads`.
     let mut keep: HashSet<(Checksum, ObjectType)> = HashSet::new();
     let mut trees = Vec::new();
     for head in heads {
@@ -134,5 +142,6 @@ fn prune_from(
             fsync_dir(&d.path())?;
         }
     }
+    rep.tmp_freed = store.cleanup_tmp()?;
     Ok(rep)
 }

@@ -4,7 +4,10 @@
 //! resumes (present objects are skipped, `state/<commit>.commitpartial` marks incomplete commits).
 
 use super::inflate::ExactInflate;
-use super::objects::{Checksum, Commit, DirTree, FileHeader, ObjectType};
+use super::lock::{LockKind, RepoLock};
+use super::objects::{
+    Checksum, Commit, DirEntry, DirMeta, DirTree, FileHeader, ObjectType, MAX_METADATA_SIZE,
+};
 use super::store::{write_atomic, Mode, Store};
 use super::RepoError;
 use std::collections::HashSet;
@@ -15,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest metadata object we accept (OSTree's limit is 10 MiB... we allow 64 MiB).
-const MAX_META: u64 = 64 * 1024 * 1024;
+/// Largest metadata object (and summary, config) accepted: OSTree's limit.
+const MAX_META: u64 = MAX_METADATA_SIZE;
 /// Parallel content downloads.
 const PARALLEL: usize = 8;
 
@@ -36,6 +39,17 @@ pub struct PullStats {
     pub meta_fetched: AtomicU64,
     pub content_fetched: AtomicU64,
     pub bytes: AtomicU64,
+}
+
+/// The peer closed the connection before answering (a stale kept-alive connection).
+fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 fn url_join(base: &str, rel: &str) -> String {
@@ -115,10 +129,17 @@ impl Source {
         match self {
             Source::Http { agent, base } => {
                 let url = url_join(base, rel);
-                let resp = agent
-                    .get(&url)
-                    .call()
-                    .map_err(|e| RepoError::Fetch(format!("{url}: {e}")))?;
+                // A kept-alive connection that the server closed after its last response (without
+                // `Connection: close`) fails the next request before any response: one retry on a new
+                // connection, as libcurl does for ostree.
+                let mut retried = false;
+                let resp = loop {
+                    match agent.get(&url).call() {
+                        Ok(r) => break r,
+                        Err(ureq::Error::Io(e)) if !retried && is_disconnect(&e) => retried = true,
+                        Err(e) => return Err(RepoError::Fetch(format!("{url}: {e}"))),
+                    }
+                };
                 let status = resp.status().as_u16();
                 if status == 404 {
                     return Ok(None);
@@ -185,15 +206,16 @@ impl Source {
         let c = Arc::new(AtomicU64::new(0));
         let cfg = self.get_bytes("config", "repository config", &c)?;
         let text = String::from_utf8_lossy(&cfg);
-        let mode = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("mode=").map(|m| m.trim().to_string()));
-        match mode.as_deref() {
-            Some("archive-z2") | Some("archive") => Ok(()),
+        let mode = super::keyfile::KeyFile::parse(&text).and_then(|k| k.get("core", "mode"));
+        match mode.as_ref().map(Option::as_deref) {
+            Ok(Some("archive-z2")) | Ok(Some("archive")) => Ok(()),
             other => Err(RepoError::Fetch(format!(
-                "{}: remote repository mode is {:?}; only archive repositories can be pulled over HTTP or file:// (use pull-local for others)",
+                "{}: {}; only archive repositories can be pulled over HTTP or file:// (use pull-local for others)",
                 self.describe("config"),
-                other.unwrap_or("none")
+                match other {
+                    Ok(m) => format!("remote repository mode is {:?}", m.unwrap_or("none")),
+                    Err(e) => format!("not an OSTree repository config ({e})"),
+                }
             ))),
         }
     }
@@ -275,23 +297,33 @@ impl Puller<'_> {
         if self.dest.has_object(c, t) {
             return self.dest.read_meta(c, t);
         }
+        let rel = Source::meta_rel(c, t);
         let data = match self.src {
-            Source::Local(s) => s.read_meta(c, t)?,
-            _ => self.src.get_bytes(
-                &Source::meta_rel(c, t),
-                &format!("{} object {c}", t.name()),
-                &self.bytes,
-            )?,
+            Source::Local(s) => {
+                let d = s.read_meta(c, t)?;
+                if d.len() as u64 > MAX_META {
+                    return Err(RepoError::Fetch(format!(
+                        "{}: larger than {MAX_META} bytes",
+                        self.src.describe(&rel)
+                    )));
+                }
+                d
+            }
+            _ => self
+                .src
+                .get_bytes(&rel, &format!("{} object {c}", t.name()), &self.bytes)?,
         };
-        self.dest
-            .write_meta_verified(t, c, &data)
-            .map_err(|e| match e {
-                RepoError::Corrupt(m) => RepoError::Fetch(format!(
-                    "{}: {m}",
-                    self.src.describe(&Source::meta_rel(c, t))
-                )),
-                o => o,
-            })?;
+        let refused = |m: String| RepoError::Fetch(format!("{}: {m}", self.src.describe(&rel)));
+        let got = Checksum::of(&data);
+        if got != *c {
+            return Err(refused(format!(
+                "{} object {c}: content has checksum {got}",
+                t.name()
+            )));
+        }
+        // Checked before it is stored: an object the repository could not use is never kept.
+        validate_meta(t, &data).map_err(|e| refused(format!("{} object {c}: {e}", t.name())))?;
+        self.dest.write_meta_verified(t, c, &data)?;
         self.stats.meta_fetched.fetch_add(1, Ordering::Relaxed);
         Ok(data)
     }
@@ -374,40 +406,50 @@ impl Puller<'_> {
             .num_threads(PARALLEL)
             .build()
             .map_err(|e| RepoError::Usage(format!("thread pool: {e}")))?;
-        // The tree, one level at a time: every dirtree and dirmeta of a level fetched (or read locally)
-        // in parallel, as many requests in flight as for content.
+        // The tree, one level at a time: the dirtrees of a level are fetched (or read locally) in parallel,
+        // each walked without being built and dropped once its children are merged, so what a pull holds
+        // of a tree is one dirtree per worker (at most MAX_META bytes each) plus checksums.
         let mut level = vec![cm.root_tree];
         let mut seen = HashSet::from([cm.root_tree]);
         let mut files = Vec::new();
         let mut seen_files = HashSet::new();
         while !level.is_empty() {
-            let trees: Vec<Result<DirTree, RepoError>> = pool.install(|| {
-                use rayon::prelude::*;
-                level
-                    .par_iter()
-                    .map(|t| {
-                        let d = self.fetch_meta(t, ObjectType::DirTree)?;
-                        DirTree::parse(&d)
-                            .map_err(|e| RepoError::Fetch(format!("dirtree {t}: {e}")))
-                    })
-                    .collect()
-            });
-            let mut next = Vec::new();
-            let mut metas = Vec::new();
-            for dt in trees {
-                let dt = dt?;
-                for (_, fc) in dt.files {
-                    if seen_files.insert(fc) {
-                        files.push(fc);
-                    }
-                }
-                for (_, tc, mc) in dt.dirs {
-                    metas.push(mc);
-                    if seen.insert(tc) {
-                        next.push(tc);
-                    }
-                }
+            #[derive(Default)]
+            struct Found {
+                next: Vec<Checksum>,
+                metas: Vec<Checksum>,
             }
+            let found = std::sync::Mutex::new(Found::default());
+            let shared = std::sync::Mutex::new((&mut seen, &mut seen_files, &mut files));
+            pool.install(|| {
+                use rayon::prelude::*;
+                level.par_iter().try_for_each(|t| {
+                    let d = self.fetch_meta(t, ObjectType::DirTree)?;
+                    let (mut fs, mut ds) = (Vec::new(), Vec::new());
+                    DirTree::visit(&d, |e| match e {
+                        DirEntry::File(_, fc) => fs.push(fc),
+                        DirEntry::Dir(_, tc, mc) => ds.push((tc, mc)),
+                    })
+                    .map_err(|e| RepoError::Fetch(format!("dirtree {t}: {e}")))?;
+                    drop(d);
+                    let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    let (seen, seen_files, files) = &mut *guard;
+                    let mut f = found.lock().unwrap_or_else(|e| e.into_inner());
+                    for fc in fs {
+                        if seen_files.insert(fc) {
+                            files.push(fc);
+                        }
+                    }
+                    for (tc, mc) in ds {
+                        f.metas.push(mc);
+                        if seen.insert(tc) {
+                            f.next.push(tc);
+                        }
+                    }
+                    Ok::<(), RepoError>(())
+                })
+            })?;
+            let Found { next, mut metas } = found.into_inner().unwrap_or_else(|e| e.into_inner());
             metas.sort_unstable_by_key(|m| m.0);
             metas.dedup();
             pool.install(|| {
@@ -482,6 +524,8 @@ pub fn pull_with_depth(
         ));
     }
     src.check_mode()?;
+    // Shared: prune (exclusive) waits until this pull's objects are named by its refs.
+    let _lock = RepoLock::acquire(&dest.path, LockKind::Shared)?;
     let txn = dest.begin()?;
     let _staging = txn.staging_guard();
     let p = Puller {
@@ -531,6 +575,8 @@ pub fn pull_with_depth(
         dest.write_ref(&format!("{local_prefix}{name}"), c)?;
     }
     progress.finish_and_clear();
+    // Staging directories of other boots, or abandoned long ago (ours is empty now and held).
+    txn.cleanup_tmp()?;
     p.phase(format_args!("done"));
     p.stats
         .bytes
@@ -547,6 +593,22 @@ fn plain_progress() -> bool {
             std::env::var("TERM").as_deref(),
             Err(_) | Ok("") | Ok("dumb")
         )
+}
+
+/// Checks a metadata object's structure as the repository will read it, before it is stored.
+fn validate_meta(t: ObjectType, data: &[u8]) -> Result<(), String> {
+    match t {
+        ObjectType::Commit => Commit::parse(data).map(|_| ()).map_err(|e| e.to_string()),
+        ObjectType::DirTree => DirTree::visit(data, |_| {}).map_err(|e| e.to_string()),
+        ObjectType::DirMeta => DirMeta::parse_object(data)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        ObjectType::CommitMeta => super::gvariant::Type::parse("a{sv}")
+            .and_then(|ty| super::gvariant::parse(&ty, data))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        ObjectType::File => Ok(()),
+    }
 }
 
 fn src_is_same(dest: &Store, src: &Source) -> bool {

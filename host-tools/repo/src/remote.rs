@@ -1,5 +1,7 @@
-//! Remote configuration: `[remote "NAME"]` sections in `config` (`url=`, `gpg-verify=`, other keys).
+//! Remote configuration: `[remote "NAME"]` groups in the repository's `config` (a GLib key file, read and
+//! written through [`crate::keyfile`]): `url=`, `gpg-verify=`, other keys.
 
+use super::keyfile::KeyFile;
 use super::store::{write_atomic, Store};
 use super::RepoError;
 use std::path::{Path, PathBuf};
@@ -9,23 +11,70 @@ use std::path::{Path, PathBuf};
 pub struct Remote {
     pub name: String,
     pub url: String,
+    /// Every other key of the group, unescaped, in file order.
     pub options: Vec<(String, String)>,
 }
 
-fn section(name: &str) -> String {
-    format!("[remote \"{name}\"]")
+impl Remote {
+    /// The value of an option (`gpg-verify`, ...).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
-/// Lists remotes from the config text.
-pub fn list(store: &Store) -> Vec<Remote> {
-    parse_remotes(&store.config)
+/// The key-file group of a remote.
+pub fn group(name: &str) -> String {
+    format!("remote \"{name}\"")
+}
+
+/// The repository's config as a key file.
+pub fn config(store: &Store) -> Result<KeyFile, RepoError> {
+    KeyFile::parse(&store.config)
+        .map_err(|e| RepoError::Corrupt(format!("{}: {e}", store.path.join("config").display())))
+}
+
+/// Lists the configured remotes.
+pub fn list(store: &Store) -> Result<Vec<Remote>, RepoError> {
+    parse_remotes(&store.config, &store.path.join("config"))
+}
+
+/// The remotes of a key file's text (`path` names it in errors).
+fn parse_remotes(text: &str, path: &Path) -> Result<Vec<Remote>, RepoError> {
+    let bad = |e| RepoError::Corrupt(format!("{}: {e}", path.display()));
+    let kf = KeyFile::parse(text).map_err(bad)?;
+    let mut out = Vec::new();
+    for g in kf.groups() {
+        let Some(name) = g
+            .strip_prefix("remote \"")
+            .and_then(|s| s.strip_suffix('"'))
+        else {
+            continue;
+        };
+        let mut r = Remote {
+            name: name.to_string(),
+            url: String::new(),
+            options: vec![],
+        };
+        for (k, v) in kf.entries(&g).map_err(bad)? {
+            if k == "url" {
+                r.url = v;
+            } else {
+                r.options.push((k, v));
+            }
+        }
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// The remotes of `config` and then of each `*.conf` file of `remotes_d` in name order (ostree's
 /// `/etc/ostree/remotes.d` of a system repository); a name defined twice is an error naming both
 /// places, as in ostree.
 pub fn list_in(store: &Store, remotes_d: Option<&Path>) -> Result<Vec<Remote>, RepoError> {
-    let mut out = list(store);
+    let mut out = list(store)?;
     let Some(dir) = remotes_d else {
         return Ok(out);
     };
@@ -51,7 +100,7 @@ pub fn list_in(store: &Store, remotes_d: Option<&Path>) -> Result<Vec<Remote>, R
             what: "read remote configuration".into(),
             source: e,
         })?;
-        for r in parse_remotes(&text) {
+        for r in parse_remotes(&text, &f)? {
             if out.iter().any(|o| o.name == r.name) {
                 return Err(RepoError::Usage(format!(
                     "{}: remote {:?} is already defined in {}/config or an earlier file: remove one of them",
@@ -82,45 +131,16 @@ pub fn get_in(store: &Store, name: &str, remotes_d: Option<&Path>) -> Result<Rem
         })
 }
 
-fn parse_remotes(config: &str) -> Vec<Remote> {
-    let mut out: Vec<Remote> = Vec::new();
-    let mut cur: Option<Remote> = None;
-    for line in config.lines() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            out.extend(cur.take());
-            if let Some(n) = l
-                .strip_prefix("[remote \"")
-                .and_then(|s| s.strip_suffix("\"]"))
-            {
-                cur = Some(Remote {
-                    name: n.to_string(),
-                    url: String::new(),
-                    options: vec![],
-                });
-            }
-        } else if let (Some(r), Some((k, v))) = (cur.as_mut(), l.split_once('=')) {
-            if k.trim() == "url" {
-                r.url = v.trim().to_string();
-            } else {
-                r.options.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-    }
-    out.extend(cur);
-    out
-}
-
 /// Finds a remote by name.
 pub fn get(store: &Store, name: &str) -> Result<Remote, RepoError> {
-    list(store)
+    list(store)?
         .into_iter()
         .find(|r| r.name == name)
         .ok_or_else(|| {
             RepoError::Usage(format!(
-            "remote {name:?} is not configured in {}/config (add it with `remote add {name} URL`)",
-            store.path.display()
-        ))
+                "remote {name:?} is not configured in {}/config (add it with `remote add {name} URL`)",
+                store.path.display()
+            ))
         })
 }
 
@@ -131,7 +151,9 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-/// Adds a remote (error when it exists).
+/// Adds a remote (error when it exists). Values are written escaped as GKeyFile escapes them, so no
+/// value can add lines to `config`. The URL is the `url` argument: an option `url` is refused (ostree
+/// lets `--set url=` replace the URL argument silently).
 pub fn add(
     store: &mut Store,
     name: &str,
@@ -141,7 +163,7 @@ pub fn add(
     if !valid_name(name) {
         return Err(RepoError::Usage(format!("invalid remote name {name:?}")));
     }
-    if list(store).iter().any(|r| r.name == name) {
+    if list(store)?.iter().any(|r| r.name == name) {
         return Err(RepoError::Usage(format!("remote {name:?} already exists")));
     }
     if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://")) {
@@ -149,39 +171,31 @@ pub fn add(
             "remote URL {url:?}: expected http://, https:// or file://"
         )));
     }
-    let mut cfg = store.config.clone();
-    if !cfg.ends_with('\n') {
-        cfg.push('\n');
+    if let Some((_, v)) = opts.iter().find(|(k, _)| k == "url") {
+        return Err(RepoError::Usage(format!(
+            "option url={v:?} for remote {name:?}: the URL is the URL argument ({url:?}); give it once"
+        )));
     }
-    cfg.push_str(&format!("\n{}\nurl={url}\n", section(name)));
+    let mut kf = config(store)?;
+    let g = group(name);
+    let usage = |e| RepoError::Usage(format!("remote {name:?}: {e}"));
+    kf.set(&g, "url", url).map_err(usage)?;
     for (k, v) in opts {
-        cfg.push_str(&format!("{k}={v}\n"));
+        kf.set(&g, k, v).map_err(usage)?;
     }
+    let cfg = kf.to_string();
     write_atomic(&store.path.join("config"), cfg.as_bytes())?;
     store.config = cfg;
     Ok(())
 }
 
-/// Deletes a remote's section (error when it does not exist).
+/// Deletes a remote's group (error when it does not exist).
 pub fn delete(store: &mut Store, name: &str) -> Result<(), RepoError> {
     get(store, name)?;
-    let head = section(name);
-    let mut out = String::new();
-    let mut skip = false;
-    for line in store.config.lines() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            skip = l == head;
-        }
-        if !skip {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
-    write_atomic(&store.path.join("config"), out.as_bytes())?;
-    store.config = out;
+    let mut kf = config(store)?;
+    kf.remove_group(&group(name));
+    let cfg = kf.to_string();
+    write_atomic(&store.path.join("config"), cfg.as_bytes())?;
+    store.config = cfg;
     Ok(())
 }

@@ -1,16 +1,18 @@
 //! The on-disk store: `config`, `objects/XX/<62 hex>.<ext>`, `refs/`, `tmp/`; power-loss safe writes.
 
+use super::inflate::ExactInflate;
+use super::lock::TmpdirLock;
 use super::objects::{
     finish, size_prefix, Checksum, FileHeader, ObjectType, S_IFLNK, S_IFMT, S_IFREG,
 };
 use super::tmpobject::TmpObject;
 use super::RepoError;
-use flate2::read::DeflateDecoder;
 use sha2::Digest;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Repository modes (the `mode=` key of `[core]` in `config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub struct Store {
     /// In a transaction ([`Store::begin`]): new objects go to this staging directory under `tmp/`,
     /// without a per-object fsync, until [`Store::finish`].
     pub staging: Option<PathBuf>,
+    /// The lock on the staging directory, held by the transaction (and its clones).
+    pub staging_lock: Option<Arc<TmpdirLock>>,
 }
 
 /// Removes a transaction's staging directory on drop ([`Store::staging_guard`]).
@@ -70,6 +74,37 @@ impl Drop for StagingGuard<'_> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Age after which `tmp/` entries nobody holds are removed (OSTree's `tmp-expiry-secs` default: a day).
+pub const TMP_EXPIRY_SECS: u64 = 24 * 60 * 60;
+
+/// `staging-<boot id>-`: the name prefix of this boot's staging directories (OSTree's; `OSTREE_BOOTID`
+/// overrides the boot id, as for ostree).
+pub fn staging_prefix() -> String {
+    let id = std::env::var("OSTREE_BOOTID")
+        .ok()
+        .or_else(|| fs::read_to_string("/proc/sys/kernel/random/boot_id").ok())
+        .unwrap_or_default();
+    let id: String = id
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!("staging-{id}-")
+}
+
+/// Bytes in the files under `p` (for reports; unreadable parts count 0).
+fn dir_size(p: &Path) -> u64 {
+    let Ok(md) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !md.is_dir() {
+        return md.len();
+    }
+    fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
 }
 
 /// Up to this many staged objects, [`Store::finish`] fsyncs each instead of calling syncfs.
@@ -191,6 +226,7 @@ impl Store {
             mode,
             config,
             staging: None,
+            staging_lock: None,
         })
     }
 
@@ -201,23 +237,12 @@ impl Store {
             path: path.to_path_buf(),
             source: e,
         })?;
-        let mut mode = None;
-        let mut version = None;
-        let mut in_core = false;
-        for line in config.lines() {
-            let line = line.trim();
-            if line.starts_with('[') {
-                in_core = line == "[core]";
-            } else if in_core {
-                if let Some((k, v)) = line.split_once('=') {
-                    match k.trim() {
-                        "mode" => mode = Some(v.trim().to_string()),
-                        "repo_version" => version = Some(v.trim().to_string()),
-                        _ => {}
-                    }
-                }
-            }
-        }
+        let bad = |e: super::keyfile::KeyFileError| {
+            RepoError::Corrupt(format!("{}: {e}", cfg_path.display()))
+        };
+        let kf = super::keyfile::KeyFile::parse(&config).map_err(bad)?;
+        let mode = kf.get("core", "mode").map_err(bad)?;
+        let version = kf.get("core", "repo_version").map_err(bad)?;
         if version.as_deref() != Some("1") {
             return Err(RepoError::Corrupt(format!(
                 "{}: [core] repo_version is {:?}, expected 1",
@@ -237,6 +262,7 @@ impl Store {
             mode,
             config,
             staging: None,
+            staging_lock: None,
         })
     }
 
@@ -284,21 +310,110 @@ impl Store {
     }
 
     /// Starts a write transaction (as OSTree's staging directory): objects written through the returned
-    /// store land in `tmp/staging-*` without a per-object fsync; [`Store::finish`] makes them durable with
-    /// one `syncfs`, then renames them into `objects/` and fsyncs the object directories. Nothing in
-    /// `objects/` ever names bytes that are not on disk; an interrupted transaction leaves only its staging
-    /// directory.
+    /// store land in `tmp/staging-<boot id>-*` without a per-object fsync; [`Store::finish`] makes them
+    /// durable with one `syncfs`, then renames them into `objects/` and fsyncs the object directories.
+    /// Nothing in `objects/` ever names bytes that are not on disk; an interrupted transaction leaves only
+    /// its staging directory.
+    ///
+    /// As OSTree's `_ostree_repo_allocate_tmpdir`: a staging directory of this boot that nobody holds (left
+    /// by a killed pull) is taken over, so the objects it had verified count as present and are not fetched
+    /// again (they were written during this boot, so the page cache still has them even unsynced); each
+    /// directory is held with a lock on `tmp/<name>-lock`.
     pub fn begin(&self) -> Result<Store, RepoError> {
         let tmp = self.path.join("tmp");
-        let dir = tempfile::Builder::new()
-            .prefix("staging-")
-            .tempdir_in(&tmp)
-            .map_err(|e| io_err(&tmp, "create staging directory", e))?
-            .keep();
+        let prefix = staging_prefix();
+        let mut found = None;
+        if let Ok(rd) = fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                if !is_dir || !name.to_string_lossy().starts_with(&prefix) {
+                    continue;
+                }
+                if let Some(lock) = TmpdirLock::try_lock(&e.path())? {
+                    // Touched, so that cleanup does not take it for an old one.
+                    let _ = File::open(e.path())
+                        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    found = Some((e.path(), lock));
+                    break;
+                }
+            }
+        }
+        let (dir, lock) = match found {
+            Some(f) => f,
+            None => loop {
+                let dir = tempfile::Builder::new()
+                    .prefix(&prefix)
+                    .tempdir_in(&tmp)
+                    .map_err(|e| io_err(&tmp, "create staging directory", e))?
+                    .keep();
+                // Another process may have taken the new directory over already: make another.
+                if let Some(lock) = TmpdirLock::try_lock(&dir)? {
+                    break (dir, lock);
+                }
+            },
+        };
         Ok(Store {
             staging: Some(dir),
+            staging_lock: Some(Arc::new(lock)),
             ..self.clone()
         })
+    }
+
+    /// Reclaims `tmp/` as OSTree's `cleanup_tmpdir` does: staging directories nobody holds are removed
+    /// when they come from another boot (their unsynced objects may be torn) or have been left for more
+    /// than [`TMP_EXPIRY_SECS`] (a staging directory of this boot is kept for the next pull to take over
+    /// until then); other entries are removed once older than that. Returns the bytes freed.
+    pub fn cleanup_tmp(&self) -> Result<u64, RepoError> {
+        let tmp = self.path.join("tmp");
+        let prefix = staging_prefix();
+        let now = std::time::SystemTime::now();
+        let old = |m: &fs::Metadata| {
+            m.modified()
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|d| d.as_secs() > TMP_EXPIRY_SECS)
+        };
+        let mut freed = 0u64;
+        let Ok(rd) = fs::read_dir(&tmp) else {
+            return Ok(0);
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(md) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if self.staging.as_deref() == Some(p.as_path()) {
+                continue;
+            }
+            if name.starts_with("staging-") && md.is_dir() {
+                let Some(lock) = TmpdirLock::try_lock(&p)? else {
+                    continue;
+                };
+                if name.starts_with(&prefix) && !old(&md) {
+                    continue;
+                }
+                let size = dir_size(&p);
+                lock.remove()
+                    .map_err(|er| io_err(&p, "remove stale staging directory", er))?;
+                freed += size;
+            } else if let Some(dir) = name.strip_suffix("-lock") {
+                // A lock file whose directory is gone (its remover died before deleting it).
+                if name.starts_with("staging-") && !tmp.join(dir).exists() && old(&md) {
+                    let _ = fs::remove_file(&p);
+                }
+            } else if old(&md) {
+                freed += dir_size(&p);
+                let r = if md.is_dir() {
+                    fs::remove_dir_all(&p)
+                } else {
+                    fs::remove_file(&p)
+                };
+                r.map_err(|er| io_err(&p, "remove stale temporary file", er))?;
+            }
+        }
+        Ok(freed)
     }
 
     /// Makes a transaction durable: syncfs, staged objects renamed into `objects/`, object directories
@@ -375,10 +490,13 @@ impl Store {
         }
     }
 
-    /// Drops a transaction's staging directory (what is still staged is lost).
+    /// Drops a transaction's staging directory (what is still staged is lost) and its lock file.
     pub fn abort(&self) {
         if let Some(staging) = &self.staging {
             let _ = fs::remove_dir_all(staging);
+            let mut lock = staging.as_os_str().to_owned();
+            lock.push("-lock");
+            let _ = fs::remove_file(PathBuf::from(lock));
         }
     }
 
@@ -622,7 +740,9 @@ impl Store {
                     .map_err(|e| io_err(&p, "read header", e))?;
                 let (header, size) = FileHeader::parse_archive(&h)
                     .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
-                Ok((header, size, Box::new(DeflateDecoder::new(f).take(size))))
+                // Exactly the announced size, then the end of the stream and of the file: bytes after
+                // the deflate stream are an error for whoever reads to the end (fsck, checkout).
+                Ok((header, size, Box::new(ExactInflate::new(f, size))))
             }
             Mode::BareUser => {
                 let (meta, is_symlink) = bare_user_meta(&p, csum)?;

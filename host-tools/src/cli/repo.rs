@@ -268,7 +268,13 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
         RepoCommand::Log { rev } => {
             let repo = open(repo_path)?;
             let mut c = Some(repo.resolve_rev(&rev)?);
+            let mut seen = std::collections::HashSet::new();
             while let Some(csum) = c {
+                if !seen.insert(csum) {
+                    bail!(
+                        "commit {csum}: the history of {rev} loops back to it (a corrupted repository: run fsck)"
+                    );
+                }
                 if !repo
                     .store
                     .has_object(&csum, atomboot_repo::ObjectType::Commit)
@@ -324,7 +330,15 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     continue;
                 }
                 if let Node::Dir(t, _) = node {
-                    ls_children(&repo, &t, &abs, recursive, checksum, &mut out)?;
+                    ls_children(
+                        &repo,
+                        &t,
+                        &abs,
+                        recursive,
+                        checksum,
+                        &mut Vec::new(),
+                        &mut out,
+                    )?;
                 }
             }
         }
@@ -551,6 +565,13 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     r.deleted, r.bytes_freed
                 )?;
             }
+            if r.tmp_freed > 0 {
+                writeln!(
+                    out,
+                    "Reclaimed {} bytes of abandoned staging in tmp/",
+                    r.tmp_freed
+                )?;
+            }
         }
         RepoCommand::PullLocal { src, refs } => {
             let repo = open(repo_path)?;
@@ -735,14 +756,26 @@ fn ls_node(
     Ok(())
 }
 
+/// Deepest directory nesting `ls -R` follows (OSTree's `OSTREE_MAX_RECURSION`).
+const MAX_LS_DEPTH: usize = 256;
+
+/// Lists a directory; `above` holds the dirtrees of the directories it is in (a corrupted repository can
+/// have a dirtree that contains itself).
 fn ls_children(
     repo: &Repo,
     t: &Checksum,
     path: &str,
     recursive: bool,
     checksum: bool,
+    above: &mut Vec<Checksum>,
     out: &mut impl Write,
 ) -> Result<()> {
+    if above.contains(t) {
+        bail!("{path}: dirtree {t} contains itself (a corrupted repository: run fsck)");
+    }
+    if above.len() >= MAX_LS_DEPTH {
+        bail!("{path}: directories nested deeper than {MAX_LS_DEPTH} levels");
+    }
     let tree = repo.read_dirtree(t)?;
     let join = |n: &str| {
         if path == "/" {
@@ -758,7 +791,10 @@ fn ls_children(
         let p = join(n);
         ls_node(repo, &Node::Dir(*tc, *mc), &p, checksum, out)?;
         if recursive {
-            ls_children(repo, tc, &p, recursive, checksum, out)?;
+            above.push(*t);
+            let r = ls_children(repo, tc, &p, recursive, checksum, above, out);
+            above.pop();
+            r?;
         }
     }
     Ok(())
