@@ -83,7 +83,8 @@ impl Source {
         )))
     }
 
-    fn describe(&self, rel: &str) -> String {
+    /// Where `rel` is on the source, for messages.
+    pub fn describe(&self, rel: &str) -> String {
         match self {
             Source::Http { base, .. } => url_join(base, rel),
             Source::Dir(d) => d.join(rel).display().to_string(),
@@ -161,6 +162,41 @@ impl Source {
             )));
         }
         Ok(v)
+    }
+
+    /// A small file of the source (`summary`, `summary.sig`, ...), `None` when it has none.
+    pub fn fetch_optional(&self, rel: &str) -> Result<Option<Vec<u8>>, RepoError> {
+        let c = Arc::new(AtomicU64::new(0));
+        match self.get(rel, &c)? {
+            None => Ok(None),
+            Some(_) => self.get_bytes(rel, rel, &c).map(Some),
+        }
+    }
+
+    /// A commit object (checked against its checksum) and its detached metadata, if any; nothing stored.
+    pub fn fetch_commit(&self, c: &Checksum) -> Result<(Vec<u8>, Option<Vec<u8>>), RepoError> {
+        let (data, detached) = match self {
+            Source::Local(s) => (
+                s.read_meta(c, ObjectType::Commit)?,
+                crate::sign::ops::read_detached(s, c)?,
+            ),
+            _ => (
+                self.get_bytes(
+                    &Source::meta_rel(c, ObjectType::Commit),
+                    &format!("commit object {c}"),
+                    &Arc::new(AtomicU64::new(0)),
+                )?,
+                self.fetch_optional(&Source::meta_rel(c, ObjectType::CommitMeta))?,
+            ),
+        };
+        let got = Checksum::of(&data);
+        if got != *c {
+            return Err(RepoError::Fetch(format!(
+                "{}: commit object {c} has checksum {got}",
+                self.describe(&Source::meta_rel(c, ObjectType::Commit))
+            )));
+        }
+        Ok((data, detached))
     }
 
     /// Checks the remote is an archive repository (for Http/Dir).
@@ -435,6 +471,37 @@ pub fn pull(
         ));
     }
     src.check_mode()?;
+    let mut resolved = Vec::new();
+    for r in refs {
+        resolved.push((r.clone(), src.resolve(r)?));
+    }
+    pull_resolved(dest, src, &resolved, local_prefix, None)
+}
+
+/// Pulls commits already resolved (`(name on the source, commit)`). With `trust`, each commit and its
+/// detached metadata are fetched and checked first: a refused commit leaves the repository untouched.
+/// A commit's `.commitmeta` (signatures) is stored after its objects, before its ref.
+pub fn pull_resolved(
+    dest: &Store,
+    src: &Source,
+    resolved: &[(String, Checksum)],
+    local_prefix: &str,
+    trust: Option<&crate::sign::RemoteTrust>,
+) -> Result<PullStats, RepoError> {
+    if src_is_same(dest, src) {
+        return Err(RepoError::Usage(
+            "source and destination are the same repository".into(),
+        ));
+    }
+    src.check_mode()?;
+    let mut detached = Vec::new();
+    for (_, c) in resolved {
+        let (data, meta) = src.fetch_commit(c)?;
+        if let Some(t) = trust {
+            t.check_commit(c, &data, meta.as_deref())?;
+        }
+        detached.push(meta);
+    }
     let txn = dest.begin()?;
     let _staging = txn.staging_guard();
     let p = Puller {
@@ -455,15 +522,14 @@ pub fn pull(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut resolved = Vec::new();
-    for r in refs {
-        resolved.push((r.clone(), src.resolve(r)?));
-    }
-    for (name, c) in &resolved {
+    for ((name, c), meta) in resolved.iter().zip(&detached) {
         if let Err(e) = p.pull_commit(c, &progress) {
             // Keep what was fetched and verified: the next pull resumes from it.
             let _ = txn.finish();
             return Err(e);
+        }
+        if let Some(m) = meta {
+            crate::sign::ops::write_detached(dest, c, m)?;
         }
         dest.write_ref(&format!("{local_prefix}{name}"), c)?;
     }

@@ -3,6 +3,7 @@
 mod admin;
 mod env;
 mod repo;
+mod sign;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ enum Command {
     /// OSTree's repository verbs (init, commit, log, checkout, ...).
     #[command(flatten)]
     Repo(repo::RepoCommand),
+    /// ed25519 signing (sign, sign-keygen).
+    #[command(flatten)]
+    Sign(sign::SignCommand),
 }
 
 /// Parses the command line, runs the verb, and maps errors to a message on stderr and exit code 1.
@@ -42,6 +46,12 @@ pub fn main() -> ExitCode {
         Command::Env(cmd) => env::run(cmd),
         Command::Admin(args) => admin::run(*args),
         Command::Repo(cmd) => repo::run(
+            cli.repo
+                .as_deref()
+                .unwrap_or(std::path::Path::new(DEFAULT_REPO)),
+            cmd,
+        ),
+        Command::Sign(cmd) => sign::run(
             cli.repo
                 .as_deref()
                 .unwrap_or(std::path::Path::new(DEFAULT_REPO)),

@@ -42,6 +42,12 @@ pub enum RepoCommand {
         /// dir=PATH (only the dir= form is supported).
         #[arg(long)]
         tree: Vec<String>,
+        /// Sign the commit with this base64 ed25519 secret key (repeatable).
+        #[arg(long = "sign", value_name = "KEY")]
+        sign: Vec<String>,
+        /// Signature type (only ed25519).
+        #[arg(long = "sign-type")]
+        sign_type: Option<String>,
         /// Directory to commit.
         dir: Option<PathBuf>,
     },
@@ -92,6 +98,12 @@ pub enum RepoCommand {
         update: bool,
         #[arg(long)]
         view: bool,
+        /// With -u: sign the new summary with this base64 ed25519 secret key (repeatable), in summary.sig.
+        #[arg(long = "sign", value_name = "KEY")]
+        sign: Vec<String>,
+        /// Signature type (only ed25519).
+        #[arg(long = "sign-type")]
+        sign_type: Option<String>,
     },
     /// Manage remotes.
     #[command(subcommand)]
@@ -116,6 +128,12 @@ pub enum RemoteCommand {
     Add {
         #[arg(long = "no-gpg-verify")]
         no_gpg_verify: bool,
+        /// Verify ed25519 signatures of commits with KEYTYPE=inline:PUBKEY or KEYTYPE=file:PATH (repeatable).
+        #[arg(long = "sign-verify", value_name = "KEYTYPE=[inline|file]:PUBKEY")]
+        sign_verify: Vec<String>,
+        /// Disable signature verification (sign-verify=false; implies --no-gpg-verify, as ostree).
+        #[arg(long = "no-sign-verify")]
+        no_sign_verify: bool,
         /// KEY=VALUE option (repeatable).
         #[arg(long = "set")]
         set: Vec<String>,
@@ -157,8 +175,12 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             owner_uid,
             owner_gid,
             tree,
+            sign,
+            sign_type,
             dir,
         } => {
+            super::sign::check_type(sign_type.as_deref())?;
+            let sign_keys = super::sign::secret_keys(&sign, "--sign")?;
             let repo = open(repo_path)?;
             let mut dirs: Vec<PathBuf> = dir.into_iter().collect();
             for t in tree {
@@ -201,6 +223,10 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 None => now(),
             };
             let c = repo.commit(dir, &o)?;
+            if !sign_keys.is_empty() {
+                atomboot_repo::sign::ops::sign_commit(&repo.store, &c, &sign_keys)
+                    .with_context(|| format!("commit {c} was written but not signed"))?;
+            }
             writeln!(out, "{c}")?;
         }
         RepoCommand::Log { rev } => {
@@ -325,13 +351,26 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 rep.commits, rep.objects
             )?;
         }
-        RepoCommand::Summary { update, view } => {
+        RepoCommand::Summary {
+            update,
+            view,
+            sign,
+            sign_type,
+        } => {
+            super::sign::check_type(sign_type.as_deref())?;
+            let sign_keys = super::sign::secret_keys(&sign, "--sign")?;
             let repo = open(repo_path)?;
             if !update && !view {
                 bail!("summary needs -u (update) or --view");
             }
+            if !sign_keys.is_empty() && !update {
+                bail!("summary --sign signs a new summary: add -u");
+            }
             if update {
                 atomboot_repo::summary::update(&repo.store, now())?;
+                if !sign_keys.is_empty() {
+                    atomboot_repo::sign::ops::sign_summary(&repo.store, &sign_keys)?;
+                }
             }
             if view {
                 let p = repo_path.join("summary");
@@ -360,10 +399,13 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             match rc {
                 RemoteCommand::Add {
                     no_gpg_verify,
+                    sign_verify,
+                    no_sign_verify,
                     set,
                     name,
                     url,
                 } => {
+                    let sign_opts = super::sign::remote_sign_options(&sign_verify, no_sign_verify)?;
                     let mut opts = Vec::new();
                     for kv in set {
                         let (k, v) = kv
@@ -371,9 +413,10 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                             .ok_or_else(|| anyhow!("--set={kv}: expected KEY=VALUE"))?;
                         opts.push((k.to_string(), v.to_string()));
                     }
-                    if no_gpg_verify {
+                    if no_gpg_verify || no_sign_verify {
                         opts.push(("gpg-verify".into(), "false".into()));
                     }
+                    opts.extend(sign_opts);
                     atomboot_repo::remote::add(&mut repo.store, &name, &url, &opts)?;
                 }
                 RemoteCommand::List { show_urls } => {
@@ -414,9 +457,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             if refs.is_empty() {
                 bail!("pull needs REMOTE:REF or REMOTE REF");
             }
-            let r = atomboot_repo::remote::get(&repo.store, &remote)?;
-            let src = atomboot_repo::pull::Source::from_url(&r.url)?;
-            let st = atomboot_repo::pull::pull(&repo.store, &src, &refs, &format!("{remote}:"))?;
+            let st = atomboot_repo::sign::ops::pull_remote(&repo.store, &remote, &refs)?;
             report_pull(&st, &mut out)?;
         }
         RepoCommand::Prune {
