@@ -275,7 +275,12 @@ fn gpg_verify_remote_is_refused_not_pulled_unverified() {
         RepoError::Sign(SignError::GpgUnsupported { .. })
     ));
     // sign-verify without keys: its own error.
-    let s = Setup::new(|_, _| vec![("gpg-verify", "false".into()), ("sign-verify", "true".into())]);
+    let s = Setup::new(|_, _| {
+        vec![
+            ("gpg-verify", "false".into()),
+            ("sign-verify", "true".into()),
+        ]
+    });
     commit(&s.server, &s.tree, 1);
     assert!(matches!(
         s.refused(),

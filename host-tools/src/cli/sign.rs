@@ -64,7 +64,10 @@ pub fn secret_keys(values: &[String], flag: &str) -> Result<Vec<SecretKey>> {
 
 /// `remote add --sign-verify=ed25519=inline:KEY|file:PATH` (repeatable) and `--no-sign-verify`: the
 /// options ostree writes (`verification-ed25519-key=` / `-file=`, `sign-verify=ed25519`).
-pub fn remote_sign_options(specs: &[String], no_sign_verify: bool) -> Result<Vec<(String, String)>> {
+pub fn remote_sign_options(
+    specs: &[String],
+    no_sign_verify: bool,
+) -> Result<Vec<(String, String)>> {
     let mut opts = Vec::new();
     if no_sign_verify {
         if !specs.is_empty() {
@@ -75,9 +78,9 @@ pub fn remote_sign_options(specs: &[String], no_sign_verify: bool) -> Result<Vec
     }
     let mut types: Vec<&str> = Vec::new();
     for spec in specs {
-        let (t, rest) = spec.split_once('=').ok_or_else(|| {
-            anyhow!("Failed to parse KEYTYPE=[inline|file]:DATA in {spec}")
-        })?;
+        let (t, rest) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow!("Failed to parse KEYTYPE=[inline|file]:DATA in {spec}"))?;
         check_type(Some(t))?;
         let (how, data) = rest.split_once(':').ok_or_else(|| {
             anyhow!("--sign-verify={spec}: expected {t}=inline:BASE64-KEY or {t}=file:PATH")
@@ -162,8 +165,16 @@ pub fn run(repo_path: &Path, cmd: SignCommand) -> Result<ExitCode> {
             };
             let (secret, public) = (name(".secret"), name(".pub"));
             let k = SecretKey::generate()?;
-            write_new(&secret, format!("{}\n", k.to_base64().as_str()).as_bytes(), 0o600)?;
-            write_new(&public, format!("{}\n", k.public().to_base64()).as_bytes(), 0o644)?;
+            write_new(
+                &secret,
+                format!("{}\n", k.to_base64().as_str()).as_bytes(),
+                0o600,
+            )?;
+            write_new(
+                &public,
+                format!("{}\n", k.public().to_base64()).as_bytes(),
+                0o644,
+            )?;
             writeln!(out, "{}", k.public().to_base64())?;
         }
     }

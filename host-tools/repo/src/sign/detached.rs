@@ -237,7 +237,11 @@ mod tests {
             let mut d = Detached::default();
             d.set_signatures(&sigs);
             let b = d.serialize();
-            assert_eq!(b, reference(&[(METADATA_KEY, sigs.clone())]), "{n} signatures");
+            assert_eq!(
+                b,
+                reference(&[(METADATA_KEY, sigs.clone())]),
+                "{n} signatures"
+            );
             let back = Detached::parse(&b).unwrap();
             assert_eq!(back.signatures().unwrap().unwrap(), sigs);
             assert_eq!(back.serialize(), b);
@@ -246,12 +250,18 @@ mod tests {
 
     #[test]
     fn other_entries_survive_and_empty_removes() {
-        let b = reference(&[("ostree.gpgsigs", vec![vec![7; 300]]), (METADATA_KEY, vec![vec![1; 64]])]);
+        let b = reference(&[
+            ("ostree.gpgsigs", vec![vec![7; 300]]),
+            (METADATA_KEY, vec![vec![1; 64]]),
+        ]);
         let mut d = Detached::parse(&b).unwrap();
         assert_eq!(d.serialize(), b);
         d.append_signature(&[2; 64]).unwrap();
         let d2 = Detached::parse(&d.serialize()).unwrap();
-        assert_eq!(d2.signatures().unwrap().unwrap(), vec![vec![1; 64], vec![2; 64]]);
+        assert_eq!(
+            d2.signatures().unwrap().unwrap(),
+            vec![vec![1; 64], vec![2; 64]]
+        );
         d.set_signatures(&[]);
         assert_eq!(d.keys().collect::<Vec<_>>(), vec!["ostree.gpgsigs"]);
         assert_eq!(Detached::parse(&[]).unwrap().signatures().unwrap(), None);

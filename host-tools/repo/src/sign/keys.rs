@@ -43,7 +43,11 @@ impl PublicKey {
 
     /// The key in hex, as ostree prints it (`Signature verified successfully with key '...'`).
     pub fn to_hex(&self) -> String {
-        self.0.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        self.0
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Whether `sig` is this key's signature of `data` (libsodium's checks: canonical S, no small-order
@@ -200,7 +204,10 @@ mod tests {
 
     #[test]
     fn public_key_errors() {
-        assert_eq!(PublicKey::from_base64("@@@").unwrap_err(), KeyError::NotBase64);
+        assert_eq!(
+            PublicKey::from_base64("@@@").unwrap_err(),
+            KeyError::NotBase64
+        );
         assert_eq!(
             PublicKey::from_base64(&STANDARD.encode([1u8; 31])).unwrap_err(),
             KeyError::WrongLength {

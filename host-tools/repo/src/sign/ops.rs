@@ -87,7 +87,12 @@ fn parse_detached(what: &Signed, place: &str, b: Option<&[u8]>) -> Result<Detach
 }
 
 /// Appends each key's signature of `data` (one already there is not added twice).
-fn append(d: &mut Detached, what: &Signed, data: &[u8], keys: &[SecretKey]) -> Result<(), RepoError> {
+fn append(
+    d: &mut Detached,
+    what: &Signed,
+    data: &[u8],
+    keys: &[SecretKey],
+) -> Result<(), RepoError> {
     let existing = d.signatures().unwrap_or_default().unwrap_or_default();
     for k in keys {
         let sig = k.sign(data);
@@ -193,7 +198,10 @@ fn remove_if_present(p: &Path) -> Result<(), RepoError> {
 }
 
 /// The trust configuration of a remote of `store`.
-pub fn trust_for(store: &Store, remote: &str) -> Result<(crate::remote::Remote, RemoteTrust), RepoError> {
+pub fn trust_for(
+    store: &Store,
+    remote: &str,
+) -> Result<(crate::remote::Remote, RemoteTrust), RepoError> {
     let r = crate::remote::get(store, remote)?;
     let t = RemoteTrust::for_remote(&r, &store.path.join("config"))?;
     Ok((r, t))
@@ -228,7 +236,9 @@ pub fn pull_remote(dest: &Store, remote: &str, refs: &[String]) -> Result<PullSt
             url: r.url.clone(),
             file,
         };
-        let summary = src.fetch_optional("summary")?.ok_or_else(|| missing("summary"))?;
+        let summary = src
+            .fetch_optional("summary")?
+            .ok_or_else(|| missing("summary"))?;
         let sig = src
             .fetch_optional(SUMMARY_SIG_FILE)?
             .ok_or_else(|| missing(SUMMARY_SIG_FILE))?;
