@@ -522,6 +522,35 @@ fn cli_refusals_and_delete() {
     );
     assert!(e.contains(&format!("{}: line 2:", bad.display())), "{e}");
 
+    // remote refs checks a summary that must be signed.
+    ok("atomboot", &[&repo(&server), "summary", "-u"]);
+    ok(
+        "atomboot",
+        &[
+            &repo(&client),
+            "remote",
+            "add",
+            &inline,
+            "--set=sign-verify-summary=true",
+            "sv",
+            &url,
+        ],
+    );
+    let e = fails("atomboot", &[&repo(&client), "remote", "refs", "sv"]);
+    assert!(
+        e.contains("requires a signed summary (sign-verify-summary)")
+            && e.contains("has no summary.sig"),
+        "{e}"
+    );
+    ok(
+        "atomboot",
+        &[&repo(&server), "summary", "-u", &format!("--sign={sk}")],
+    );
+    assert_eq!(
+        ok("atomboot", &[&repo(&client), "remote", "refs", "sv"]).trim(),
+        "sv:os/stable"
+    );
+
     // sign, verify, delete.
     ok("atomboot", &[&repo(&server), "sign", &c, &sk]);
     ok("atomboot", &[&repo(&client), "pull", "origin", "os/stable"]);

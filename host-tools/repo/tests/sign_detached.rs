@@ -50,8 +50,18 @@ fn malformed_corpus_never_yields_signatures() {
         let p = e.unwrap().path();
         let b = std::fs::read(&p).unwrap();
         let sigs = Detached::parse(&b).and_then(|d| d.signatures());
-        assert!(!matches!(sigs, Ok(Some(_))), "{}: parsed signatures", p.display());
-        match verify(&Signed::Commit("c".into()), "test", b"data", Some(&b), &[key.clone()]) {
+        assert!(
+            !matches!(sigs, Ok(Some(_))),
+            "{}: parsed signatures",
+            p.display()
+        );
+        match verify(
+            &Signed::Commit("c".into()),
+            "test",
+            b"data",
+            Some(&b),
+            &[key.clone()],
+        ) {
             Err(SignError::BadMetadata { .. }) | Err(SignError::NoSignatures { .. }) => {}
             other => panic!("{}: {other:?}", p.display()),
         }

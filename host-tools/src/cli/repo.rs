@@ -433,8 +433,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 }
                 RemoteCommand::Refs { name } => {
                     let r = atomboot_repo::remote::get(&repo.store, &name)?;
-                    let src = atomboot_repo::pull::Source::from_url(&r.url)?;
-                    let refs = src.summary_refs()?;
+                    let refs = atomboot_repo::sign::ops::remote_summary_refs(&repo.store, &name)?;
                     if refs.is_empty() {
                         bail!("remote {name} ({}) has no summary listing refs", r.url);
                     }

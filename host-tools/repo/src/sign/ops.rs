@@ -224,6 +224,46 @@ pub fn check_stored_commit(
     Ok(trust.check_commit(commit, &data, detached.as_deref())?)
 }
 
+/// The remote's summary, checked against `summary.sig` (the caller knows the remote verifies summaries).
+fn verified_summary(
+    r: &crate::remote::Remote,
+    trust: &RemoteTrust,
+    src: &Source,
+) -> Result<Vec<crate::summary::SummaryRef>, RepoError> {
+    let missing = |file| SignError::SummaryMissing {
+        remote: r.name.clone(),
+        url: r.url.clone(),
+        file,
+    };
+    let summary = src
+        .fetch_optional("summary")?
+        .ok_or_else(|| missing("summary"))?;
+    let sig = src
+        .fetch_optional(SUMMARY_SIG_FILE)?
+        .ok_or_else(|| missing(SUMMARY_SIG_FILE))?;
+    trust.check_summary(&src.describe("summary"), &summary, Some(&sig))?;
+    crate::summary::parse(&summary)
+}
+
+/// `remote refs NAME`: the refs in the remote's summary, verified when the remote has
+/// `sign-verify-summary` (empty when the remote has no summary and does not require one).
+pub fn remote_summary_refs(
+    store: &Store,
+    remote: &str,
+) -> Result<Vec<crate::summary::SummaryRef>, RepoError> {
+    let r = crate::remote::get(store, remote)?;
+    let src = Source::from_url(&r.url)?;
+    // Listing refs pulls nothing: gpg-verify does not stop it, a summary signature is still checked.
+    let trust = RemoteTrust::for_remote(&r, &store.path.join("config")).or_else(|e| match e {
+        SignError::GpgUnsupported { .. } => Ok(RemoteTrust::none(remote)),
+        e => Err(e),
+    })?;
+    if trust.summary_keys.is_some() {
+        return verified_summary(&r, &trust, &src);
+    }
+    src.summary_refs()
+}
+
 /// `pull REMOTE REF...`: pulls with the remote's checks. Refuses a remote whose `gpg-verify` cannot be
 /// honoured; with `sign-verify-summary`, refs are resolved from the verified summary; with
 /// `sign-verify`, each commit is checked before anything of it is written.
