@@ -270,20 +270,9 @@ pub fn remote_summary_refs(
 pub fn pull_remote(dest: &Store, remote: &str, refs: &[String]) -> Result<PullStats, RepoError> {
     let (r, trust) = trust_for(dest, remote)?;
     let src = Source::from_url(&r.url)?;
+    src.check_mode()?;
     let resolved = if trust.summary_keys.is_some() {
-        let missing = |file| SignError::SummaryMissing {
-            remote: remote.to_string(),
-            url: r.url.clone(),
-            file,
-        };
-        let summary = src
-            .fetch_optional("summary")?
-            .ok_or_else(|| missing("summary"))?;
-        let sig = src
-            .fetch_optional(SUMMARY_SIG_FILE)?
-            .ok_or_else(|| missing(SUMMARY_SIG_FILE))?;
-        trust.check_summary(&src.describe("summary"), &summary, Some(&sig))?;
-        let listed = crate::summary::parse(&summary)?;
+        let listed = verified_summary(&r, &trust, &src)?;
         refs.iter()
             .map(|name| {
                 listed
