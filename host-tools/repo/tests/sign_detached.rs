@@ -60,7 +60,7 @@ fn malformed_corpus_never_yields_signatures() {
             "test",
             b"data",
             Some(&b),
-            &[key.clone()],
+            std::slice::from_ref(&key),
         ) {
             Err(SignError::BadMetadata { .. }) | Err(SignError::NoSignatures { .. }) => {}
             other => panic!("{}: {other:?}", p.display()),
