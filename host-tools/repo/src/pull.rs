@@ -2,6 +2,8 @@
 //! Only missing objects are fetched; content objects are fetched in parallel; every object is verified
 //! against its checksum before it is stored (a bad object is never written); an interrupted pull
 //! resumes (present objects are skipped, `state/<commit>.commitpartial` marks incomplete commits).
+//! A commit's detached metadata (`.commitmeta`, its signatures) comes along; [`pull_resolved`] checks it
+//! against a remote's keys (`crate::sign`) before anything is written.
 
 use super::inflate::ExactInflate;
 use super::objects::{Checksum, Commit, DirTree, FileHeader, ObjectType};
@@ -167,10 +169,20 @@ impl Source {
     /// A small file of the source (`summary`, `summary.sig`, ...), `None` when it has none.
     pub fn fetch_optional(&self, rel: &str) -> Result<Option<Vec<u8>>, RepoError> {
         let c = Arc::new(AtomicU64::new(0));
-        match self.get(rel, &c)? {
-            None => Ok(None),
-            Some(_) => self.get_bytes(rel, rel, &c).map(Some),
+        let Some(r) = self.get(rel, &c)? else {
+            return Ok(None);
+        };
+        let mut v = Vec::new();
+        r.take(MAX_META + 1)
+            .read_to_end(&mut v)
+            .map_err(|e| RepoError::Fetch(format!("{}: {e}", self.describe(rel))))?;
+        if v.len() as u64 > MAX_META {
+            return Err(RepoError::Fetch(format!(
+                "{}: larger than {MAX_META} bytes",
+                self.describe(rel)
+            )));
         }
+        Ok(Some(v))
     }
 
     /// A commit object (checked against its checksum) and its detached metadata, if any; nothing stored.
