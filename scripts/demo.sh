@@ -22,11 +22,16 @@ bash scripts/build-guest-os.sh 1 "$W/os-v1" >>"$LOG" 2>&1
 bash scripts/build-guest-os.sh 2 "$W/os-v2" >>"$LOG" 2>&1
 say "atomboot CLI, agent ($(stat -c %s target/board/qemu-virt/atomboot-agent.bin) bytes), guest OS v1 and v2 built"
 
-step "commit v1 with atomboot into the build server's repository (OSTree archive mode), serve it over HTTP"
+step "commit v1 with atomboot into the build server's repository (OSTree archive mode), signed; serve it over HTTP"
 R=$W/build-repo
+# The build host's ed25519 key: the secret stays in $W/build-keys, the device gets only the public key.
+mkdir -p "$W/build-keys"
+PK=$("$A" sign-keygen "$W/build-keys/demo")
+SK=$(cat "$W/build-keys/demo.secret")
 "$A" --repo="$R" init --mode=archive
-C1=$("$A" --repo="$R" commit -b demo/os -s "version 1" --add-metadata-string=version=1 "$W/os-v1")
-say "v1 = $C1"
+C1=$("$A" --repo="$R" commit -b demo/os -s "version 1" --add-metadata-string=version=1 --sign="$SK" "$W/os-v1")
+"$A" --repo="$R" summary -u --sign="$SK"
+say "v1 = $C1 (signed with ed25519 key $PK)"
 ostree --repo="$R" fsck >>"$LOG" 2>&1 || die "ostree fsck rejects our repository"
 say "Debian's ostree fsck accepts the repository"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -46,12 +51,13 @@ mkfs.vfat -F 16 -n BOOT -C "$B" 65536 >>"$LOG"
 mcopy -i "$B" target/board/qemu-virt/atomboot-agent.bin target/board/qemu-virt/boot.scr ::
 "$A" admin --boot "$B" init-fs "$S" --board qemu-virt >>"$LOG" 2>&1
 "$A" admin --sysroot "$S" os-init debian >>"$LOG" 2>&1
-"$A" --repo="$S/ostree/repo" remote add --no-gpg-verify origin "http://127.0.0.1:$PORT" >>"$LOG" 2>&1
+"$A" --repo="$S/ostree/repo" remote add --sign-verify=ed25519=inline:"$PK" --set=sign-verify-summary=true \
+  origin "http://127.0.0.1:$PORT" >>"$LOG" 2>&1
 "$A" --repo="$S/ostree/repo" pull origin demo/os >>"$LOG" 2>&1 || die "pull of v1 failed (see $LOG)"
 admin() { "$A" admin --sysroot "$S" --boot "$B" "$@"; }
 admin deploy --os debian --karg console=ttyAMA0 --karg panic=-1 origin:demo/os >>"$LOG" 2>&1
 admin mark-good >>"$LOG" 2>&1
-say "deployed v1 (factory state, marked good)"
+say "deployed v1 (factory state, marked good); the device's remote requires signed commits and summaries"
 
 # The disk: MBR, partition 1 = the FAT boot partition, partition 2 = ext4 made from the sysroot.
 # (Stop-gap for deploying inside the guest: the root file system is rebuilt from the host sysroot before
@@ -92,8 +98,9 @@ expect boot1 "atomboot: boot primary"
 expect boot1 "atomboot-guest: booted version=1"
 
 step "commit v2 on the build server; the device runs admin upgrade (pull over HTTP, deploy on trial)"
-C2=$("$A" --repo="$R" commit -b demo/os -s "version 2" --add-metadata-string=version=2 "$W/os-v2")
-say "v2 = $C2"
+C2=$("$A" --repo="$R" commit -b demo/os -s "version 2" --add-metadata-string=version=2 --sign="$SK" "$W/os-v2")
+"$A" --repo="$R" summary -u --sign="$SK"
+say "v2 = $C2 (signed)"
 admin upgrade >>"$LOG" 2>&1 || die "admin upgrade failed (see $LOG)"
 admin status | sed 's/^/  /'
 
@@ -103,6 +110,19 @@ expect boot2 "atomboot-guest: booted version=2"
 expect boot2 "atomboot-guest: health=ok"
 mcopy -o -i "$B" ::uboot.env "$W/env-a"; mcopy -o -i "$B" ::uboot-redund.env "$W/env-b"
 say "  counters after boot 2: $("$A" env print -c <(printf '%s 0x0 0x4000\n%s 0x0 0x4000\n' "$W/env-a" "$W/env-b") bootcount upgrade_available | tr '\n' ' ')"
+
+step "the server offers v3 signed with a stranger's key: the device's upgrade refuses it and keeps v2"
+"$A" sign-keygen "$W/build-keys/stranger" >/dev/null
+SK3=$(cat "$W/build-keys/stranger.secret")
+C3=$("$A" --repo="$R" commit -b demo/os -s "version 3" --add-metadata-string=version=3 --sign="$SK3" "$W/os-v1")
+"$A" --repo="$R" summary -u --sign="$SK"
+admin status >"$W/status-before-v3"
+if admin upgrade >"$W/logs/upgrade-v3.log" 2>&1; then die "the device accepted v3 signed by a stranger"; fi
+grep -qF "commit $C3" "$W/logs/upgrade-v3.log" || die "the refusal does not name v3 (see $W/logs/upgrade-v3.log)"
+say "  $(grep -o 'none of its.*verifies' "$W/logs/upgrade-v3.log" | head -1)"
+admin status | cmp -s - "$W/status-before-v3" || die "admin status changed after the refused upgrade"
+"$A" --repo="$S/ostree/repo" fsck >>"$LOG" 2>&1 || die "the device's repository fails fsck after the refusal"
+say "  v3 ($C3) refused; deployments unchanged (v2 default), repository fsck clean"
 
 step "break v2's kernel on the boot partition (one flipped byte)"
 # The default entry's kernel: kernel_image of the loader copy with the highest generation.

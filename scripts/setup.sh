@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PKGS=(qemu-system-arm u-boot-qemu ostree u-boot-tools libubootenv-tool mtools dosfstools
           e2fsprogs fdisk device-tree-compiler llvm python3 xz-utils cpio ca-certificates gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
-          nginx-light netcat-openbsd)  # nginx: serving tests; nc: QEMU guestfwd to the build server
+          nginx-light netcat-openbsd python3-nacl python3-gi)  # nginx: serving tests; nc: QEMU guestfwd; PyNaCl + GLib: signature checks
 
 # The guest OS (qemu-tests/guest, scripts/fetch-guest.sh) uses Debian's armhf kernel and busybox-static.
 if ! dpkg --print-foreign-architectures | grep -qx armhf; then
@@ -44,4 +44,7 @@ rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^ru
   || rustup component add rust-src --toolchain nightly
 # The fuzz targets (fuzz/): cargo-fuzz; the tests replay their seeds (fuzz/replay.sh).
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
+# The signing interop tests (host-tools/tests/sign_interop.rs) need an ostree with ed25519, which Debian's
+# is not: built once from Debian's source package into /opt/ostree-ed25519 (cached; a no-op when present).
+bash "$(dirname "$0")/setup-ostree-ed25519.sh"
 echo "setup: ok"

@@ -27,6 +27,7 @@ pub mod objects;
 pub mod prune;
 pub mod pull;
 pub mod remote;
+pub mod sign;
 pub mod statcache;
 pub mod store;
 pub mod summary;
@@ -67,6 +68,8 @@ pub enum RepoError {
     Usage(String),
     #[error("pull failed: {0}; nothing was stored for that object, run the pull again to resume")]
     Fetch(String),
+    #[error(transparent)]
+    Sign(#[from] sign::SignError),
 }
 
 /// An open repository.

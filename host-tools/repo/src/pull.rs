@@ -2,6 +2,8 @@
 //! Only missing objects are fetched; content objects are fetched in parallel; every object is verified
 //! against its checksum before it is stored (a bad object is never written); an interrupted pull
 //! resumes (present objects are skipped, `state/<commit>.commitpartial` marks incomplete commits).
+//! A commit's detached metadata (`.commitmeta`, its signatures) comes along; [`pull_resolved`] checks it
+//! against a remote's keys (`crate::sign`) before anything is written.
 
 use super::inflate::ExactInflate;
 use super::lock::{LockKind, RepoLock};
@@ -97,7 +99,8 @@ impl Source {
         )))
     }
 
-    fn describe(&self, rel: &str) -> String {
+    /// Where `rel` is on the source, for messages.
+    pub fn describe(&self, rel: &str) -> String {
         match self {
             Source::Http { base, .. } => url_join(base, rel),
             Source::Dir(d) => d.join(rel).display().to_string(),
@@ -196,6 +199,51 @@ impl Source {
             )));
         }
         Ok(v)
+    }
+
+    /// A small file of the source (`summary`, `summary.sig`, ...), `None` when it has none.
+    pub fn fetch_optional(&self, rel: &str) -> Result<Option<Vec<u8>>, RepoError> {
+        let c = Arc::new(AtomicU64::new(0));
+        let Some(r) = self.get(rel, &c)? else {
+            return Ok(None);
+        };
+        let mut v = Vec::new();
+        r.take(MAX_META + 1)
+            .read_to_end(&mut v)
+            .map_err(|e| RepoError::Fetch(format!("{}: {e}", self.describe(rel))))?;
+        if v.len() as u64 > MAX_META {
+            return Err(RepoError::Fetch(format!(
+                "{}: larger than {MAX_META} bytes",
+                self.describe(rel)
+            )));
+        }
+        Ok(Some(v))
+    }
+
+    /// A commit object (checked against its checksum) and its detached metadata, if any; nothing stored.
+    pub fn fetch_commit(&self, c: &Checksum) -> Result<(Vec<u8>, Option<Vec<u8>>), RepoError> {
+        let (data, detached) = match self {
+            Source::Local(s) => (
+                s.read_meta(c, ObjectType::Commit)?,
+                crate::sign::ops::read_detached(s, c)?,
+            ),
+            _ => (
+                self.get_bytes(
+                    &Source::meta_rel(c, ObjectType::Commit),
+                    &format!("commit object {c}"),
+                    &Arc::new(AtomicU64::new(0)),
+                )?,
+                self.fetch_optional(&Source::meta_rel(c, ObjectType::CommitMeta))?,
+            ),
+        };
+        let got = Checksum::of(&data);
+        if got != *c {
+            return Err(RepoError::Fetch(format!(
+                "{}: commit object {c} has checksum {got}",
+                self.describe(&Source::meta_rel(c, ObjectType::Commit))
+            )));
+        }
+        Ok((data, detached))
     }
 
     /// Checks the remote is an archive repository (for Http/Dir).
@@ -524,6 +572,49 @@ pub fn pull_with_depth(
         ));
     }
     src.check_mode()?;
+    let mut resolved = Vec::new();
+    for r in refs {
+        resolved.push((r.clone(), src.resolve(r)?));
+    }
+    pull_resolved_depth(dest, src, &resolved, local_prefix, None, depth)
+}
+
+/// Pulls commits already resolved (`(name on the source, commit)`). With `trust`, each commit and its
+/// detached metadata are fetched and checked first: a refused commit leaves the repository untouched.
+/// A commit's `.commitmeta` (signatures) is stored after its objects, before its ref.
+pub fn pull_resolved(
+    dest: &Store,
+    src: &Source,
+    resolved: &[(String, Checksum)],
+    local_prefix: &str,
+    trust: Option<&crate::sign::RemoteTrust>,
+) -> Result<PullStats, RepoError> {
+    pull_resolved_depth(dest, src, resolved, local_prefix, trust, 0)
+}
+
+/// [`pull_resolved`] plus up to `depth` ancestors of each commit (see [`pull_with_depth`]).
+pub fn pull_resolved_depth(
+    dest: &Store,
+    src: &Source,
+    resolved: &[(String, Checksum)],
+    local_prefix: &str,
+    trust: Option<&crate::sign::RemoteTrust>,
+    depth: i64,
+) -> Result<PullStats, RepoError> {
+    if src_is_same(dest, src) {
+        return Err(RepoError::Usage(
+            "source and destination are the same repository".into(),
+        ));
+    }
+    src.check_mode()?;
+    let mut detached = Vec::new();
+    for (_, c) in resolved {
+        let (data, meta) = src.fetch_commit(c)?;
+        if let Some(t) = trust {
+            t.check_commit(c, &data, meta.as_deref())?;
+        }
+        detached.push(meta);
+    }
     // Shared: prune (exclusive) waits until this pull's objects are named by its refs.
     let _lock = RepoLock::acquire(&dest.path, LockKind::Shared)?;
     let txn = dest.begin()?;
@@ -547,11 +638,7 @@ pub fn pull_with_depth(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut resolved = Vec::new();
-    for r in refs {
-        resolved.push((r.clone(), src.resolve(r)?));
-    }
-    for (name, c) in &resolved {
+    for ((name, c), meta) in resolved.iter().zip(&detached) {
         p.phase(format_args!("{name} is commit {c}"));
         let mut cur = Some(*c);
         let mut left = depth;
@@ -571,6 +658,9 @@ pub fn pull_with_depth(
             cur = cm.parent.filter(|parent| {
                 txn.has_object(parent, ObjectType::Commit) || src.has_commit(parent)
             });
+        }
+        if let Some(m) = meta {
+            crate::sign::ops::write_detached(dest, c, m)?;
         }
         dest.write_ref(&format!("{local_prefix}{name}"), c)?;
     }

@@ -3,7 +3,7 @@
 
 use super::gvariant::{self, Type, Value};
 use super::objects::{Checksum, ObjectType};
-use super::store::{write_atomic, Store};
+use super::store::Store;
 use super::RepoError;
 
 pub const SUMMARY_SIG: &str = "(a(s(taya{sv}))a{sv})";
@@ -157,5 +157,7 @@ pub fn update(store: &Store, now: u64) -> Result<(), RepoError> {
         });
     }
     let b = build(&refs, store.mode.config_name(), now);
-    write_atomic(&store.path.join("summary"), &b)
+    // The old summary's signatures do not cover the new one (ostree unlinks summary.sig too).
+    super::sign::ops::remove_summary_sig(store)?;
+    super::sign::ops::write_served(&store.path.join("summary"), &b)
 }

@@ -4,6 +4,7 @@ mod admin;
 mod env;
 mod repo;
 mod repo_compat;
+mod sign;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ enum Command {
     /// OSTree's repository verbs (init, commit, log, checkout, ...).
     #[command(flatten)]
     Repo(repo::RepoCommand),
+    /// ed25519 signing (sign, sign-keygen).
+    #[command(flatten)]
+    Sign(sign::SignCommand),
 }
 
 /// Parses the command line, runs the verb, and maps errors to a message on stderr and exit code 1.
@@ -48,6 +52,7 @@ pub fn main() -> ExitCode {
             ))
         }
         Command::Repo(cmd) => repo::run(&cli.repo.unwrap_or_else(repo_compat::default_repo), cmd),
+        Command::Sign(cmd) => sign::run(&cli.repo.unwrap_or_else(repo_compat::default_repo), cmd),
     };
     match result {
         Ok(code) => code,

@@ -53,6 +53,12 @@ pub enum RepoCommand {
         /// device and inode, not read.
         #[arg(long = "link-checkout-speedup")]
         link_checkout_speedup: bool,
+        /// Sign the commit with this base64 ed25519 secret key (repeatable).
+        #[arg(long = "sign", value_name = "KEY")]
+        sign: Vec<String>,
+        /// Signature type (only ed25519).
+        #[arg(long = "sign-type")]
+        sign_type: Option<String>,
         /// Directory to commit.
         dir: Option<PathBuf>,
     },
@@ -125,6 +131,12 @@ pub enum RepoCommand {
         /// Extra arguments: ignored, as ostree ignores them.
         #[arg(hide = true)]
         ignored: Vec<String>,
+        /// With -u: sign the new summary with this base64 ed25519 secret key (repeatable), in summary.sig.
+        #[arg(long = "sign", value_name = "KEY")]
+        sign: Vec<String>,
+        /// Signature type (only ed25519).
+        #[arg(long = "sign-type")]
+        sign_type: Option<String>,
     },
     /// Manage remotes.
     #[command(subcommand)]
@@ -170,6 +182,12 @@ pub enum RemoteCommand {
         /// Do nothing when the remote exists.
         #[arg(long = "if-not-exists")]
         if_not_exists: bool,
+        /// Verify ed25519 signatures of commits with KEYTYPE=inline:PUBKEY or KEYTYPE=file:PATH (repeatable).
+        #[arg(long = "sign-verify", value_name = "KEYTYPE=[inline|file]:PUBKEY")]
+        sign_verify: Vec<String>,
+        /// Disable signature verification (sign-verify=false; implies --no-gpg-verify, as ostree).
+        #[arg(long = "no-sign-verify")]
+        no_sign_verify: bool,
         /// KEY=VALUE option (repeatable).
         #[arg(long = "set")]
         set: Vec<String>,
@@ -218,8 +236,12 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             owner_gid,
             tree,
             link_checkout_speedup,
+            sign,
+            sign_type,
             dir,
         } => {
+            super::sign::check_type(sign_type.as_deref())?;
+            let sign_keys = super::sign::secret_keys(&sign, "--sign")?;
             let repo = open(repo_path)?;
             let trees = commit_trees(&repo, dir, &tree)?;
             let [tree] = trees.as_slice() else {
@@ -263,6 +285,10 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     atomboot_repo::commit::commit_tree(&repo.store, (*t, *m), &o)?
                 }
             };
+            if !sign_keys.is_empty() {
+                atomboot_repo::sign::ops::sign_commit(&repo.store, &c, &sign_keys)
+                    .with_context(|| format!("commit {c} was written but not signed"))?;
+            }
             writeln!(out, "{c}")?;
         }
         RepoCommand::Log { rev } => {
@@ -410,10 +436,24 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 rep.commits, rep.objects
             )?;
         }
-        RepoCommand::Summary { update, view, .. } => {
+        RepoCommand::Summary {
+            update,
+            view,
+            sign,
+            sign_type,
+            ..
+        } => {
+            super::sign::check_type(sign_type.as_deref())?;
+            let sign_keys = super::sign::secret_keys(&sign, "--sign")?;
             let repo = open(repo_path)?;
+            if !sign_keys.is_empty() && !update {
+                bail!("summary --sign signs a new summary: add -u");
+            }
             if update {
                 atomboot_repo::summary::update(&repo.store, now())?;
+                if !sign_keys.is_empty() {
+                    atomboot_repo::sign::ops::sign_summary(&repo.store, &sign_keys)?;
+                }
             }
             if view || !update {
                 let p = repo_path.join("summary");
@@ -445,6 +485,8 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 RemoteCommand::Add {
                     no_gpg_verify,
                     if_not_exists,
+                    sign_verify,
+                    no_sign_verify,
                     set,
                     name,
                     url,
@@ -457,6 +499,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                     {
                         return Ok(ExitCode::SUCCESS);
                     }
+                    let sign_opts = super::sign::remote_sign_options(&sign_verify, no_sign_verify)?;
                     let mut opts = Vec::new();
                     if !branches.is_empty() {
                         opts.push((
@@ -470,9 +513,10 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                             .ok_or_else(|| anyhow!("--set={kv}: expected KEY=VALUE"))?;
                         opts.push((k.to_string(), v.to_string()));
                     }
-                    if no_gpg_verify {
+                    if no_gpg_verify || no_sign_verify {
                         opts.push(("gpg-verify".into(), "false".into()));
                     }
+                    opts.extend(sign_opts);
                     atomboot_repo::remote::add(&mut repo.store, &name, &url, &opts)?;
                 }
                 RemoteCommand::ShowUrl { name } => {
@@ -497,8 +541,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 }
                 RemoteCommand::Refs { name } => {
                     let r = atomboot_repo::remote::get_in(&repo.store, &name, remotes_d)?;
-                    let src = atomboot_repo::pull::Source::from_url(&r.url)?;
-                    let refs = src.summary_refs()?;
+                    let refs = atomboot_repo::sign::ops::remote_summary_refs_of(&repo.store, &r)?;
                     if refs.is_empty() {
                         bail!("remote {name} ({}) has no summary listing refs", r.url);
                     }
@@ -528,14 +571,13 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
             }
             let remotes_d = super::repo_compat::remotes_d_for(repo_path);
             let r = atomboot_repo::remote::get_in(&repo.store, &remote, remotes_d.as_deref())?;
-            let src = atomboot_repo::pull::Source::from_url(&r.url)?;
             let prefix = if mirror {
                 String::new()
             } else {
                 format!("{remote}:")
             };
             let st =
-                atomboot_repo::pull::pull_with_depth(&repo.store, &src, &refs, &prefix, depth)?;
+                atomboot_repo::sign::ops::pull_remote_of(&repo.store, &r, &refs, &prefix, depth)?;
             report_pull(&st, &mut out)?;
         }
         RepoCommand::Prune {

@@ -29,6 +29,11 @@ pub trait CommitSource {
     fn pull(&self, _refspec: &str) -> Result<()> {
         Ok(())
     }
+    /// Checks that `commit`, resolved from `refspec`, may be deployed: for `REMOTE:REF` of a remote that
+    /// verifies signatures (`sign-verify`), it must carry a valid one. Nothing to check by default.
+    fn verify(&self, _refspec: &str, _commit: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A stand-in repository made of directories: `refs/<REF>` (or `refs/<REMOTE>/<REF>`) holds a checksum,
@@ -226,15 +231,32 @@ impl CommitSource for RepoSource {
         };
         let repo = self.open()?;
         let r = atomboot_repo::remote::get_in(&repo.store, remote, self.remotes_d.as_deref())?;
-        let src = atomboot_repo::pull::Source::from_url(&r.url)
-            .with_context(|| format!("remote {remote} ({})", r.url))?;
-        atomboot_repo::pull::pull(
+        atomboot_repo::sign::ops::pull_remote_of(
             &repo.store,
-            &src,
+            &r,
             &[reference.to_string()],
             &format!("{remote}:"),
+            0,
         )
         .with_context(|| format!("cannot pull {refspec} from {}", r.url))?;
+        Ok(())
+    }
+
+    /// A commit of `REMOTE:REF` is checked as the remote's configuration asks (signatures, or the refusal
+    /// of a `gpg-verify` remote); a local ref, a checksum, or a remote no longer configured: nothing.
+    fn verify(&self, refspec: &str, commit: &str) -> Result<()> {
+        let Some((remote, _)) = refspec.split_once(':') else {
+            return Ok(());
+        };
+        let repo = self.open()?;
+        let Ok(r) = atomboot_repo::remote::get_in(&repo.store, remote, self.remotes_d.as_deref())
+        else {
+            return Ok(());
+        };
+        atomboot_repo::sign::ops::check_stored_commit_of(&repo.store, &r, &self.checksum(commit)?)
+            .with_context(|| {
+                format!("refusing to deploy {refspec} (commit {commit}) from remote {remote:?}")
+            })?;
         Ok(())
     }
 }

@@ -19,6 +19,8 @@ impl Admin<'_> {
             .ok_or_else(|| anyhow!("no repository to deploy from"))?;
         let os = self.pick_os(opts.os.as_deref())?;
         let commit = source.resolve(&opts.refspec)?;
+        // Signatures are checked whatever --force says.
+        source.verify(&opts.refspec, &commit)?;
         let counters = counters::read(self.boot.as_mut())?;
         let config = self.config()?;
         let rolled_back = counters.rolled_back();
