@@ -16,6 +16,7 @@
 
 pub mod checkout;
 pub mod commit;
+pub mod delta;
 pub mod fsck;
 pub mod gvariant;
 pub mod inflate;
@@ -62,6 +63,8 @@ pub enum RepoError {
     Usage(String),
     #[error("pull failed: {0}; nothing was stored for that object, run the pull again to resume")]
     Fetch(String),
+    #[error("static delta: {0}")]
+    Delta(Box<delta::DeltaError>),
 }
 
 /// An open repository.

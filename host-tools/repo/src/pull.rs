@@ -92,7 +92,7 @@ impl Source {
     }
 
     /// GETs a file relative to the repo root; `None` on 404 / not found.
-    fn get(
+    pub(crate) fn get(
         &self,
         rel: &str,
         counter: &Arc<AtomicU64>,
@@ -130,7 +130,7 @@ impl Source {
         }
     }
 
-    fn get_required(
+    pub(crate) fn get_required(
         &self,
         rel: &str,
         what: &str,
@@ -144,7 +144,7 @@ impl Source {
         })
     }
 
-    fn get_bytes(
+    pub(crate) fn get_bytes(
         &self,
         rel: &str,
         what: &str,
@@ -460,7 +460,15 @@ pub fn pull(
         resolved.push((r.clone(), src.resolve(r)?));
     }
     for (name, c) in &resolved {
-        if let Err(e) = p.pull_commit(c, &progress) {
+        // A static delta the source lists makes what it can; the walk below fetches the rest.
+        let delta = super::delta::fetch::pull_delta(
+            &txn,
+            src,
+            &format!("{local_prefix}{name}"),
+            c,
+            &p.bytes,
+        );
+        if let Err(e) = delta.and_then(|_| p.pull_commit(c, &progress)) {
             // Keep what was fetched and verified: the next pull resumes from it.
             let _ = txn.finish();
             return Err(e);
