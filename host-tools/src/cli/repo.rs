@@ -721,7 +721,7 @@ fn static_delta(repo_path: &Path, cmd: StaticDeltaCommand, out: &mut impl Write)
     Ok(())
 }
 
-/// GLib's g_format_size: SI units, one decimal.
+/// GLib's g_format_size: SI units, one decimal, a no-break space before the unit.
 fn format_size(n: u64) -> String {
     if n < 1000 {
         return if n == 1 {
@@ -733,11 +733,11 @@ fn format_size(n: u64) -> String {
     let mut v = n as f64 / 1000.0;
     for unit in ["kB", "MB", "GB", "TB"] {
         if v < 1000.0 {
-            return format!("{v:.1} {unit}");
+            return format!("{v:.1}\u{a0}{unit}");
         }
         v /= 1000.0;
     }
-    format!("{v:.1} PB")
+    format!("{v:.1}\u{a0}PB")
 }
 
 /// `static-delta show`, in ostree's words.

@@ -404,34 +404,62 @@ fn checked(e: RepoError, obj: &Checksum) -> DeltaError {
     }
 }
 
-/// Stores the objects of a planned part that `store` lacks, each verified against its checksum first.
-/// Objects are assembled and stored in parallel.
+/// An object assembled and verified, ready to be stored.
+enum Made<'a> {
+    Meta(ObjRef, &'a [u8]),
+    Content(Checksum, &'a FileHeader, u64, Vec<u8>),
+}
+
+/// Stores the objects of a planned part that `store` lacks. Every object is assembled and checked
+/// against its checksum first (in parallel); only when all of them match is any of them stored, so a
+/// part that lies about one object leaves the repository as it was.
 pub fn execute(store: &Store, p: &Payload, builds: &[Build]) -> Result<(), DeltaError> {
     use rayon::prelude::*;
-    builds.par_iter().try_for_each(|b| match b {
-        Build::Meta { obj, data } => {
-            if store.has_object(&obj.checksum, obj.objtype) {
-                return Ok(());
+    let made: Vec<Option<Made<'_>>> = builds
+        .par_iter()
+        .map(|b| match b {
+            Build::Meta { obj, data } => {
+                if store.has_object(&obj.checksum, obj.objtype) {
+                    return Ok(None);
+                }
+                let d = p.raw.get(data.clone()).unwrap_or_default();
+                let got = Checksum::of(d);
+                if got != obj.checksum {
+                    return Err(DeltaError::ObjectChecksum {
+                        object: obj.checksum,
+                        detail: format!("{} object has checksum {got}", obj.objtype.name()),
+                    });
+                }
+                Ok(Some(Made::Meta(*obj, d)))
             }
-            let d = p.raw.get(data.clone()).unwrap_or_default();
-            store
-                .write_meta_verified(obj.objtype, &obj.checksum, d)
-                .map_err(|e| checked(e, &obj.checksum))
-        }
-        Build::Content {
-            checksum,
-            header,
-            size,
-            pieces,
-        } => {
-            if store.has_object(checksum, ObjectType::File) {
-                return Ok(());
+            Build::Content {
+                checksum,
+                header,
+                size,
+                pieces,
+            } => {
+                if store.has_object(checksum, ObjectType::File) {
+                    return Ok(None);
+                }
+                let content = assemble(store, &p.raw, checksum, *size, pieces)?;
+                let got = crate::objects::file_checksum(header, &content);
+                if got != *checksum {
+                    return Err(DeltaError::ObjectChecksum {
+                        object: *checksum,
+                        detail: format!("file object has checksum {got}"),
+                    });
+                }
+                Ok(Some(Made::Content(*checksum, header, *size, content)))
             }
-            let content = assemble(store, &p.raw, checksum, *size, pieces)?;
-            store
-                .write_content(header, &mut content.as_slice(), *size, Some(checksum))
-                .map(|_| ())
-                .map_err(|e| checked(e, checksum))
-        }
+        })
+        .collect::<Result<_, DeltaError>>()?;
+    made.into_par_iter().flatten().try_for_each(|m| match m {
+        Made::Meta(obj, d) => store
+            .write_meta_verified(obj.objtype, &obj.checksum, d)
+            .map_err(|e| checked(e, &obj.checksum)),
+        Made::Content(c, h, size, content) => store
+            .write_content(h, &mut content.as_slice(), size, Some(&c))
+            .map(|_| ())
+            .map_err(|e| checked(e, &c)),
     })
 }
