@@ -694,3 +694,114 @@ fn interrupted_delta_pull_resumes() {
     checkouts_identical(t, &r, &c, &v2);
     let _ = v1;
 }
+
+#[path = "admin_common.rs"]
+mod common;
+
+/// `admin upgrade` (no flag) goes through the delta the server lists: every object v2 adds is removed
+/// from the server's `objects/`, so only the delta can make them.
+#[test]
+fn admin_upgrade_pulls_through_a_delta() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = d.join("server");
+    ok("atomboot", &server, &["init", "--mode=archive"]);
+    let commit = |seed: u64, len: usize| {
+        let t = common::tree(d, seed, len, Some(common::dtb(&["ti,am33xx"])));
+        ok(
+            "atomboot",
+            &server,
+            &[
+                "commit",
+                "-b",
+                "os/stable",
+                "-s",
+                "release",
+                t.to_str().unwrap(),
+            ],
+        )
+        .trim()
+        .to_string()
+    };
+    let c1 = commit(1, 6000);
+    let sysroot = d.join("sysroot");
+    let boot = d.join("boot.img");
+    common::fat_image(&boot, 4096);
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+            .args([
+                "admin",
+                "--board",
+                "am335x",
+                "--sysroot",
+                sysroot.to_str().unwrap(),
+                "--boot",
+                boot.to_str().unwrap(),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+        .args([
+            "admin",
+            "--board",
+            "am335x",
+            "--boot",
+            boot.to_str().unwrap(),
+            "init-fs",
+            sysroot.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run(&["os-init", "debian"]);
+    let local = sysroot.join("ostree/repo");
+    ok(
+        "atomboot",
+        &local,
+        &[
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "origin",
+            &format!("file://{}", server.display()),
+        ],
+    );
+    ok("atomboot", &local, &["pull", "origin", "os/stable"]);
+    run(&[
+        "deploy",
+        "--karg",
+        "console=ttyS0,115200",
+        "origin:os/stable",
+    ]);
+
+    let before = snapshot(&server);
+    let c2 = commit(2, 7000);
+    ok(
+        "atomboot",
+        &server,
+        &["static-delta", "generate", "--to=os/stable"],
+    );
+    ok("atomboot", &server, &["summary", "-u"]);
+    let mut removed = 0;
+    for f in snapshot(&server) {
+        let rel = f.split(' ').next().unwrap();
+        if rel.starts_with("objects/") && !before.iter().any(|b| b.split(' ').next() == Some(rel)) {
+            fs::remove_file(server.join(rel)).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed > 5, "{removed} objects removed");
+    run(&["upgrade"]);
+    let s: serde_json::Value = serde_json::from_str(&run(&["status", "--json"])).unwrap();
+    assert_eq!(s["deployments"][0]["commit"], c2.as_str());
+    assert_eq!(s["deployments"][1]["commit"], c1.as_str());
+    fsck_both(&local);
+}
