@@ -155,25 +155,29 @@ pub type PartSource<'a> = dyn Fn(usize) -> Result<Vec<u8>, DeltaError> + Sync + 
 
 /// Applies the parts of a delta whose objects `store` lacks: each part's bytes come from `fetch_part`
 /// (inline parts from the superblock), are checked against the header's checksum, planned and run.
-/// Returns the number of parts run. The target commit is not written here.
+/// Parts are fetched and run in parallel (their read sources are objects of the source commit, never
+/// of another part). Returns the number of parts run. The target commit is not written here.
 pub fn apply_parts(
     store: &Store,
     sb: &Superblock,
     fetch_part: &PartSource<'_>,
 ) -> Result<usize, DeltaError> {
+    use rayon::prelude::*;
     if let Some(from) = &sb.name.from {
         if !store.has_object(from, ObjectType::Commit) {
             return Err(DeltaError::FromMissing(*from));
         }
     }
-    let mut ran = 0;
-    for (i, h) in sb.parts.iter().enumerate() {
-        if h.objects
-            .iter()
-            .all(|o| store.has_object(&o.checksum, o.objtype))
-        {
-            continue;
-        }
+    let todo: Vec<usize> = (0..sb.parts.len())
+        .filter(|&i| {
+            !sb.parts[i]
+                .objects
+                .iter()
+                .all(|o| store.has_object(&o.checksum, o.objtype))
+        })
+        .collect();
+    todo.par_iter().try_for_each(|&i| {
+        let h = &sb.parts[i];
         let what = format!("{} part {i}", sb.name);
         let payload = match sb.inline_part(i) {
             Some(b) => part::decode(&b, None, &what)?,
@@ -183,10 +187,9 @@ pub fn apply_parts(
             }
         };
         let (builds, _) = apply::plan(&h.objects, &payload).map_err(|e| prefix(e, &what))?;
-        apply::execute(store, &payload, &builds)?;
-        ran += 1;
-    }
-    Ok(ran)
+        apply::execute(store, &payload, &builds)
+    })?;
+    Ok(todo.len())
 }
 
 fn prefix(e: DeltaError, what: &str) -> DeltaError {
