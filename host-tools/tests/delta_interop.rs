@@ -672,7 +672,7 @@ fn interrupted_delta_pull_resumes() {
         "{err}"
     );
     assert!(
-        cmd("atomboot", &c, &["rev-parse", "origin:main"]).0 == false,
+        !cmd("atomboot", &c, &["rev-parse", "origin:main"]).0,
         "no ref after a failed pull"
     );
     fs::write(&last, saved).unwrap();

@@ -94,7 +94,7 @@ pub fn pull_delta(
     let got = Checksum::of(&sb_bytes);
     if got != digest {
         return Err(boxed(DeltaError::SuperblockChecksum {
-            name,
+            name: Box::new(name),
             expected: digest,
             got,
         }));
@@ -102,8 +102,8 @@ pub fn pull_delta(
     let sb = Superblock::parse(&sb_bytes).map_err(boxed)?;
     if sb.name != name {
         return Err(boxed(DeltaError::WrongTarget {
-            expected: name,
-            found: sb.name,
+            expected: Box::new(name),
+            found: Box::new(sb.name),
         }));
     }
     let fetch = |i: usize| -> Result<Vec<u8>, DeltaError> {

@@ -278,7 +278,7 @@ struct PartBuilder {
     objects: Vec<ObjRef>,
     usize: u64,
     modes: HashMap<(u32, u32, u32), u64>,
-    xattrs: HashMap<Vec<(Vec<u8>, Vec<u8>)>, u64>,
+    xattrs: HashMap<crate::objects::Xattrs, u64>,
 }
 
 impl PartBuilder {
@@ -434,7 +434,7 @@ pub fn generate(
         })
         .collect::<Result<_, DeltaError>>()?;
     let mut content: Vec<(Item, bool, bool, String)> = computed;
-    content.sort_by(|a, b| order_key(&a.3, a.2).cmp(&order_key(&b.3, b.2)));
+    content.sort_by_key(|a| order_key(&a.3, a.2));
     let bsdiffs = content.iter().filter(|c| c.1).count();
     let mut fallbacks = Vec::new();
     for (i, _, _, _) in content {

@@ -38,14 +38,14 @@ pub enum DeltaError {
     },
     #[error("superblock checksum mismatch for static delta {name}: the summary lists {expected}, got {got}")]
     SuperblockChecksum {
-        name: DeltaName,
+        name: Box<DeltaName>,
         expected: Checksum,
         got: Checksum,
     },
     #[error("superblock is for delta {found}, not {expected}")]
     WrongTarget {
-        expected: DeltaName,
-        found: DeltaName,
+        expected: Box<DeltaName>,
+        found: Box<DeltaName>,
     },
     #[error("superblock's commit object has checksum {got}, not the target {to} it names")]
     CommitMismatch { to: Checksum, got: Checksum },
@@ -143,8 +143,8 @@ pub fn read_superblock(
     let sb = Superblock::parse(&b)?;
     if sb.name != *name {
         return Err(DeltaError::WrongTarget {
-            expected: *name,
-            found: sb.name,
+            expected: Box::new(*name),
+            found: Box::new(sb.name),
         });
     }
     Ok((b, sb))

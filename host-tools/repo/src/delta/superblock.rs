@@ -340,7 +340,10 @@ impl Superblock {
 
 /// ostree's guess when a superblock names no endianness: a part much larger than what it makes, or an
 /// average object over 4 GiB, means the numbers are byte-swapped.
-fn swapped_by_heuristic(parts: &[(u32, &Vec<u8>, u64, u64, Vec<ObjRef>)]) -> bool {
+/// A part header as read, before byte order is settled: version, checksum, size, usize, objects.
+type RawPart<'a> = (u32, &'a Vec<u8>, u64, u64, Vec<ObjRef>);
+
+fn swapped_by_heuristic(parts: &[RawPart<'_>]) -> bool {
     let (mut total, mut objects) = (0u64, 0u64);
     for (_, _, size, usize, objs) in parts {
         if size > usize && (*size as f64) / (*usize as f64) > 1.2 {
