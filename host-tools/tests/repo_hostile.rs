@@ -354,6 +354,7 @@ fn deep_gvariant_in_summary_and_commit_metadata_is_refused_without_a_crash() {
             timestamp: None,
             version: Some(marker.clone()),
         }],
+        &[],
         "archive-z2",
         0,
     );

@@ -17,6 +17,7 @@
 pub mod checkout;
 pub mod commit;
 pub mod deflate;
+pub mod delta;
 pub mod diff;
 pub mod fsck;
 pub mod gvariant;
@@ -70,6 +71,8 @@ pub enum RepoError {
     Fetch(String),
     #[error(transparent)]
     Sign(#[from] sign::SignError),
+    #[error("static delta: {0}")]
+    Delta(Box<delta::DeltaError>),
 }
 
 /// An open repository.

@@ -59,6 +59,10 @@ pub enum ObjectType {
 }
 
 impl ObjectType {
+    /// A metadata object (everything but content).
+    pub fn is_meta(self) -> bool {
+        !matches!(self, ObjectType::File)
+    }
     /// Extension of metadata objects (content objects depend on the repo mode).
     pub fn meta_ext(self) -> &'static str {
         match self {

@@ -123,7 +123,7 @@ impl Source {
     }
 
     /// GETs a file relative to the repo root; `None` on 404 / not found.
-    fn get(
+    pub(crate) fn get(
         &self,
         rel: &str,
         counter: &Arc<AtomicU64>,
@@ -168,7 +168,7 @@ impl Source {
         }
     }
 
-    fn get_required(
+    pub(crate) fn get_required(
         &self,
         rel: &str,
         what: &str,
@@ -182,7 +182,7 @@ impl Source {
         })
     }
 
-    fn get_bytes(
+    pub(crate) fn get_bytes(
         &self,
         rel: &str,
         what: &str,
@@ -640,6 +640,19 @@ pub fn pull_resolved_depth(
     };
     for ((name, c), meta) in resolved.iter().zip(&detached) {
         p.phase(format_args!("{name} is commit {c}"));
+        // A static delta the source lists makes what it can; the walk below fetches the rest.
+        if let Err(e) = super::delta::fetch::pull_delta(
+            &txn,
+            src,
+            &format!("{local_prefix}{name}"),
+            c,
+            &p.bytes,
+        ) {
+            // Keep what was fetched and verified: the next pull resumes from it.
+            let _ = txn.finish();
+            p.phase(format_args!("stopped: {e}; what was fetched is kept"));
+            return Err(e);
+        }
         let mut cur = Some(*c);
         let mut left = depth;
         while let Some(commit) = cur.take() {

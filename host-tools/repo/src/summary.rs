@@ -7,6 +7,8 @@ use super::store::Store;
 use super::RepoError;
 
 pub const SUMMARY_SIG: &str = "(a(s(taya{sv}))a{sv})";
+/// The summary metadata key listing static deltas: `a{sv}`, delta name -> `ay` SHA-256 of its superblock.
+pub const STATIC_DELTAS: &str = "ostree.static-deltas";
 
 /// One ref as listed in a summary.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,8 +27,14 @@ fn entry(k: &str, t: Type, v: Value) -> Value {
     )
 }
 
-/// Serialises a summary for these refs (the caller sorts nothing: we sort by name).
-pub fn build(refs: &[SummaryRef], mode: &str, last_modified: u64) -> Vec<u8> {
+/// Serialises a summary for these refs (sorted by name here) and static deltas (name, SHA-256 of the
+/// superblock), listed under `ostree.static-deltas` as ostree does when there are any.
+pub fn build(
+    refs: &[SummaryRef],
+    deltas: &[(String, Checksum)],
+    mode: &str,
+    last_modified: u64,
+) -> Vec<u8> {
     let mut refs = refs.to_vec();
     refs.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     let items = refs
@@ -57,7 +65,22 @@ pub fn build(refs: &[SummaryRef], mode: &str, last_modified: u64) -> Vec<u8> {
             ])
         })
         .collect();
-    let meta = vec![
+    let mut meta = Vec::new();
+    if !deltas.is_empty() {
+        let items = deltas
+            .iter()
+            .map(|(n, d)| {
+                entry(
+                    n,
+                    Type::Array(Box::new(Type::Byte)),
+                    Value::Bytes(d.0.to_vec()),
+                )
+            })
+            .collect();
+        let t = Type::parse("a{sv}").unwrap_or(Type::Tuple(vec![]));
+        meta.push(entry(STATIC_DELTAS, t, Value::Array(items)));
+    }
+    meta.extend([
         entry(
             "ostree.summary.mode",
             Type::Str('s'),
@@ -78,7 +101,7 @@ pub fn build(refs: &[SummaryRef], mode: &str, last_modified: u64) -> Vec<u8> {
             Type::Bool,
             Value::Bool(true),
         ),
-    ];
+    ]);
     let t = Type::parse(SUMMARY_SIG).unwrap_or(Type::Tuple(vec![]));
     gvariant::serialize(
         &t,
@@ -138,7 +161,7 @@ pub fn parse(b: &[u8]) -> Result<Vec<SummaryRef>, RepoError> {
     Ok(out)
 }
 
-/// `summary -u`: regenerates `summary` from the local refs (heads only, as OSTree).
+/// `summary -u`: regenerates `summary` from the local refs (heads only, as OSTree) and static deltas.
 pub fn update(store: &Store, now: u64) -> Result<(), RepoError> {
     let mut refs = Vec::new();
     for (name, c) in store.list_refs()? {
@@ -156,8 +179,60 @@ pub fn update(store: &Store, now: u64) -> Result<(), RepoError> {
             version: cm.metadata_string("version").map(str::to_string),
         });
     }
-    let b = build(&refs, store.mode.config_name(), now);
+    let mut deltas = Vec::new();
+    for n in crate::delta::list(store).map_err(|e| RepoError::Delta(Box::new(e)))? {
+        let p = store.path.join(n.superblock_path());
+        let b = std::fs::read(&p).map_err(|e| RepoError::Io {
+            path: p.clone(),
+            what: "read".into(),
+            source: e,
+        })?;
+        deltas.push((n.to_string(), Checksum::of(&b)));
+    }
+    let b = build(&refs, &deltas, store.mode.config_name(), now);
     // The old summary's signatures do not cover the new one (ostree unlinks summary.sig too).
     super::sign::ops::remove_summary_sig(store)?;
     super::sign::ops::write_served(&store.path.join("summary"), &b)
+}
+
+/// The static deltas a summary lists (name, SHA-256 of the superblock); names that are not
+/// `FROM-TO`/`TO` checksums and digests that are not 32 bytes are refused.
+pub fn parse_deltas(b: &[u8]) -> Result<Vec<(crate::delta::DeltaName, Checksum)>, RepoError> {
+    let bad = |s: &str| RepoError::Corrupt(format!("summary: {s}"));
+    let t = Type::parse(SUMMARY_SIG).map_err(|e| bad(&e.to_string()))?;
+    let v = gvariant::parse(&t, b).map_err(|e| bad(&e.to_string()))?;
+    let Value::Tuple(top) = v else {
+        return Err(bad("not a tuple"));
+    };
+    let Some(Value::Array(meta)) = top.get(1) else {
+        return Err(bad("no metadata"));
+    };
+    let mut out = Vec::new();
+    for m in meta {
+        let Value::DictEntry(k, v) = m else { continue };
+        let (Value::Str(k), Value::Variant(_, v)) = (&**k, &**v) else {
+            continue;
+        };
+        if k != STATIC_DELTAS {
+            continue;
+        }
+        let Value::Array(items) = &**v else {
+            return Err(bad("ostree.static-deltas is not a dictionary"));
+        };
+        for it in items {
+            let Value::DictEntry(n, d) = it else {
+                return Err(bad("static delta entry"));
+            };
+            let (Value::Str(n), Value::Variant(_, d)) = (&**n, &**d) else {
+                return Err(bad("static delta entry"));
+            };
+            let name = crate::delta::DeltaName::parse(n).map_err(|e| bad(&e.to_string()))?;
+            let Value::Bytes(d) = &**d else {
+                return Err(bad("static delta digest"));
+            };
+            let d = Checksum::from_slice(d).ok_or_else(|| bad("static delta digest length"))?;
+            out.push((name, d));
+        }
+    }
+    Ok(out)
 }

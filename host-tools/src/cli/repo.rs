@@ -141,6 +141,9 @@ pub enum RepoCommand {
     /// Manage remotes.
     #[command(subcommand)]
     Remote(RemoteCommand),
+    /// Static deltas (OSTree's format): generate, list, show, delete, apply-offline.
+    #[command(subcommand)]
+    StaticDelta(StaticDeltaCommand),
     /// Pull refs from a remote: `pull REMOTE:REF` or `pull REMOTE REF...`.
     Pull {
         /// Also fetch N parents of each commit (-1: the whole history).
@@ -171,6 +174,47 @@ pub enum RepoCommand {
         rev_a: String,
         rev_b: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaticDeltaCommand {
+    /// List static delta files.
+    List,
+    /// Dump information on a delta (FROM-TO or TO).
+    Show { delta: String },
+    /// Remove a delta.
+    Delete { delta: String },
+    /// Generate static delta files.
+    Generate {
+        /// Create delta from revision REV (default: TO's parent).
+        #[arg(long)]
+        from: Option<String>,
+        /// Create delta to revision REV.
+        #[arg(long)]
+        to: Option<String>,
+        /// Create delta from scratch.
+        #[arg(long)]
+        empty: bool,
+        /// Inline delta parts into the superblock.
+        #[arg(long)]
+        inline: bool,
+        /// Minimum uncompressed size in megabytes for an individual HTTP request (0: never).
+        #[arg(long = "min-fallback-size", default_value_t = 4)]
+        min_fallback_size: u64,
+        /// Maximum size in megabytes to consider bsdiff compression for input files.
+        #[arg(long = "max-bsdiff-size", default_value_t = 128)]
+        max_bsdiff_size: u64,
+        /// Maximum size of delta chunks in megabytes.
+        #[arg(long = "max-chunk-size", default_value_t = 32)]
+        max_chunk_size: u64,
+        /// Disable use of bsdiff.
+        #[arg(long = "disable-bsdiff")]
+        disable_bsdiff: bool,
+        /// TO revision (instead of --to).
+        rev: Option<String>,
+    },
+    /// Apply a static delta directory (or superblock file) to the repository.
+    ApplyOffline { path: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -477,6 +521,7 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
                 }
             }
         }
+        RepoCommand::StaticDelta(sd) => static_delta(repo_path, sd, &mut out)?,
         RepoCommand::Remote(rc) => {
             let mut repo = open(repo_path)?;
             let remotes_d = super::repo_compat::remotes_d_for(repo_path);
@@ -839,5 +884,203 @@ fn ls_children(
             r?;
         }
     }
+    Ok(())
+}
+
+fn static_delta(repo_path: &Path, cmd: StaticDeltaCommand, out: &mut impl Write) -> Result<()> {
+    use atomboot_repo::delta::{self, DeltaName};
+    let repo = open(repo_path)?;
+    match cmd {
+        StaticDeltaCommand::List => {
+            let names = delta::list(&repo.store)?;
+            if names.is_empty() {
+                writeln!(out, "(No static deltas)")?;
+            }
+            for n in names {
+                writeln!(out, "{n}")?;
+            }
+        }
+        StaticDeltaCommand::Show { delta } => {
+            let name = DeltaName::parse(&delta)?;
+            show_delta(&repo, &name, out)?;
+        }
+        StaticDeltaCommand::Delete { delta } => {
+            delta::delete(&repo.store, &DeltaName::parse(&delta)?)?;
+        }
+        StaticDeltaCommand::Generate {
+            from,
+            to,
+            empty,
+            inline,
+            min_fallback_size,
+            max_bsdiff_size,
+            max_chunk_size,
+            disable_bsdiff,
+            rev,
+        } => {
+            let to = to.or(rev).ok_or_else(|| {
+                anyhow!("static-delta generate: TO revision must be specified (--to=REV)")
+            })?;
+            if empty && from.is_some() {
+                bail!("static-delta generate: cannot specify both --empty and --from=REV");
+            }
+            let to_c = repo
+                .resolve_rev(&to)
+                .with_context(|| format!("--to={to}"))?;
+            let from_c = if empty {
+                None
+            } else {
+                let f = from.unwrap_or_else(|| format!("{to}^"));
+                Some(
+                    repo.resolve_rev(&f)
+                        .with_context(|| format!("--from={f}"))?,
+                )
+            };
+            writeln!(out, "Generating static delta:")?;
+            writeln!(
+                out,
+                "  From: {}",
+                from_c
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "empty".into())
+            )?;
+            writeln!(out, "  To:   {to_c}")?;
+            let g = delta::generate(
+                &repo.store,
+                from_c,
+                to_c,
+                &delta::GenerateOptions {
+                    inline,
+                    min_fallback_size,
+                    max_chunk_size,
+                    max_bsdiff_size,
+                    bsdiff: !disable_bsdiff,
+                    timestamp: now(),
+                },
+            )?;
+            writeln!(
+                out,
+                "parts={} fallback={} bsdiff={} total size={}",
+                g.parts, g.fallbacks, g.bsdiffs, g.total_size
+            )?;
+        }
+        StaticDeltaCommand::ApplyOffline { path } => {
+            let c = delta::apply_offline(&repo.store, &path)
+                .with_context(|| format!("static-delta apply-offline {}", path.display()))?;
+            writeln!(out, "{c}")?;
+        }
+    }
+    Ok(())
+}
+
+/// GLib's g_format_size: SI units, one decimal, a no-break space before the unit.
+fn format_size(n: u64) -> String {
+    if n < 1000 {
+        return if n == 1 {
+            "1 byte".into()
+        } else {
+            format!("{n} bytes")
+        };
+    }
+    let mut v = n as f64 / 1000.0;
+    for unit in ["kB", "MB", "GB", "TB"] {
+        if v < 1000.0 {
+            return format!("{v:.1}\u{a0}{unit}");
+        }
+        v /= 1000.0;
+    }
+    format!("{v:.1}\u{a0}PB")
+}
+
+/// `static-delta show`, in ostree's words.
+fn show_delta(
+    repo: &Repo,
+    name: &atomboot_repo::delta::DeltaName,
+    out: &mut impl Write,
+) -> Result<()> {
+    use atomboot_repo::delta::{self, apply, part, superblock::Endian};
+    let (_, sb) = delta::read_superblock(&repo.store, name)?;
+    writeln!(out, "Delta: {name}")?;
+    writeln!(out, "Signed: no")?;
+    match &sb.name.from {
+        Some(f) => writeln!(out, "From: {f}")?,
+        None => writeln!(out, "From <scratch>")?,
+    }
+    writeln!(out, "To: {}", sb.name.to)?;
+    let e = if sb.endian == Endian::Big {
+        "big"
+    } else {
+        "little"
+    };
+    let h = if sb.endian_guessed {
+        " (heuristic)"
+    } else {
+        ""
+    };
+    writeln!(out, "Endianness: {e}{h}")?;
+    writeln!(out, "Timestamp: {}", sb.timestamp)?;
+    writeln!(out, "Number of parents: 0")?;
+    writeln!(out, "Number of fallback entries: {}", sb.fallbacks.len())?;
+    let (mut fs, mut fu) = (0u64, 0u64);
+    for f in &sb.fallbacks {
+        writeln!(out, "  {}", f.obj.checksum)?;
+        fs += f.compressed_size;
+        fu += f.uncompressed_size;
+    }
+    writeln!(out, "Total Fallback Size: {fs} ({})", format_size(fs))?;
+    writeln!(
+        out,
+        "Total Fallback Uncompressed Size: {fu} ({})",
+        format_size(fu)
+    )?;
+    writeln!(out, "Number of parts: {}", sb.parts.len())?;
+    let (mut ps, mut pu) = (0u64, 0u64);
+    for (i, h) in sb.parts.iter().enumerate() {
+        writeln!(
+            out,
+            "PartMeta{i}: nobjects={} size={} usize={}",
+            h.objects.len(),
+            h.size,
+            h.usize
+        )?;
+        ps += h.size;
+        pu += h.usize;
+        let what = format!("{name} part {i}");
+        let bytes = match sb.inline_part(i) {
+            Some(b) => b,
+            None => {
+                let p = repo.store.path.join(name.part_path(i));
+                std::fs::read(&p).with_context(|| format!("{}", p.display()))?
+            }
+        };
+        let payload = part::decode(&bytes, None, &what)?;
+        writeln!(
+            out,
+            "PartPayload{i}: nmodes={} nxattrs={} blobsize={} opsize={}",
+            payload.modes.len(),
+            payload.xattrs.len(),
+            payload.raw.len(),
+            payload.ops.len()
+        )?;
+        let (_, n) = apply::plan(&h.objects, &payload)?;
+        writeln!(
+            out,
+            "PartPayloadOps{i}: openspliceclose={} open={} write={} setread={} unsetread={} close={} bspatch={}",
+            n.open_splice_close, n.open, n.write, n.set_read, n.unset_read, n.close, n.bspatch
+        )?;
+    }
+    writeln!(out, "Total Part Size: {ps} ({})", format_size(ps))?;
+    writeln!(
+        out,
+        "Total Part Uncompressed Size: {pu} ({})",
+        format_size(pu)
+    )?;
+    writeln!(out, "Total Size: {} ({})", ps + fs, format_size(ps + fs))?;
+    writeln!(
+        out,
+        "Total Uncompressed Size: {} ({})",
+        pu + fu,
+        format_size(pu + fu)
+    )?;
     Ok(())
 }

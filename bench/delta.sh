@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Benchmark: static deltas, atomboot vs Debian's `ostree`, side by side in one run. Not a test.
+# The bench tree of bench/repo.sh (Debian minbase via debootstrap, cached) is v1; v2 rewrites ~1% of its
+# regular files (one line appended, as bench/repo.sh does). Both commits go into one archive repository
+# (made with ostree; both tools produce identical objects). Then, for each tool, in its own hardlinked
+# copy of that repository:
+#   generate v1 -> v2 and from scratch (wall time, peak RSS, delta size = superblock + parts + fallback
+#   objects as stored), `summary -u`, and, served by nginx, pull into a bare-user repository (ostree
+#   applies deltas only there): v1 -> v2 and from scratch, each with deltas and without (the same
+#   repository without deltas/ and with a summary listing none): wall time and HTTP requests (nginx's
+#   access log). Each tool pulls the deltas it generated. Prints each number and the ratio atomboot/ostree.
+# Usage: sudo bench/delta.sh   (env: RUNS=1 (medians over RUNS), BENCH_CACHE=/var/tmp/atomboot-bench,
+#                               SUITE=bookworm, MIRROR=..., TREE=<existing dir>, PORT=18556)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-1}
+CACHE=${BENCH_CACHE:-/var/tmp/atomboot-bench}
+SUITE=${SUITE:-bookworm}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+PORT=${PORT:-18556}
+
+need_pkg() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" && return
+  echo "bench: installing $1" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null; }
+}
+need_pkg debootstrap
+need_pkg time
+need_pkg ostree
+command -v nginx >/dev/null || need_pkg nginx-light
+command -v curl >/dev/null || need_pkg curl
+
+mkdir -p "$CACHE"
+if [ -n "${TREE:-}" ]; then
+  ROOTFS=$TREE
+else
+  ROOTFS=$CACHE/$SUITE-minbase
+  if [ ! -e "$ROOTFS/.complete" ]; then
+    echo "bench: debootstrap --variant=minbase $SUITE into $ROOTFS (once)" >&2
+    rm -rf "$ROOTFS"
+    debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1
+    find "$ROOTFS" \( -type b -o -type c -o -type s -o -type p \) -delete
+    touch "$ROOTFS/.complete"
+  fi
+fi
+SIZE=$(du -sm --exclude=.complete "$ROOTFS" | cut -f1)
+NFILES=$(find "$ROOTFS" -type f | wc -l)
+
+cargo build --release -q -p host-tools
+AB=$PWD/target/release/atomboot
+W=$(mktemp -d "$CACHE/delta.XXXXXX")
+trap 'kill "$(cat "$W/nginx/nginx.pid" 2>/dev/null || echo 0)" 2>/dev/null || true; rm -rf "$W"' EXIT
+
+# v2: a hardlink farm of v1 with ~1% of regular files rewritten (as bench/repo.sh's commit-1pct).
+TREE2=$W/tree2
+cp -al "$ROOTFS" "$TREE2"
+find "$TREE2" -type f -size +0 | awk 'NR % 100 == 0' | while read -r f; do
+  cp --remove-destination "$f" "$f.tmp.bench" && echo "changed" >>"$f.tmp.bench" && mv "$f.tmp.bench" "$f"
+done
+NCHANGED=$(find "$TREE2" -type f -size +0 | awk 'NR % 100 == 0' | wc -l)
+
+base=$W/base
+ostree --repo="$base" init --mode=archive
+V1=$(ostree --repo="$base" commit -b main -s one --timestamp=2024-01-01T00:00:00Z "$ROOTFS")
+V2=$(ostree --repo="$base" commit -b main -s two --timestamp=2024-01-02T00:00:00Z "$TREE2")
+
+tool() { if [ "$1" = ostree ]; then shift; ostree "$@"; else shift; "$AB" "$@"; fi; }
+bin() { if [ "$1" = ostree ]; then command -v ostree; else echo "$AB"; fi; }
+# run_timed OUTFILE CMD... -> appends "seconds maxrss_kib" to OUTFILE
+run_timed() {
+  local out=$1; shift
+  sync
+  /usr/bin/time -f "%e %M" -o "$W/t.tmp" "$@" >/dev/null 2>"$W/err.tmp" || { cat "$W/err.tmp" >&2; return 1; }
+  cat "$W/t.tmp" >>"$out"
+}
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+# delta_bytes REPO NAME: superblock + parts on disk + fallback objects as stored.
+delta_bytes() {
+  local repo=$1 name=$2 dir fb
+  dir=$(dirname "$(find "$repo/deltas" -name superblock -newer "$W/stamp.$3" | head -1)")
+  fb=$(ostree --repo="$repo" static-delta show "$name" | awk -F'[ :]+' '/^Total Fallback Size/ {print $4}')
+  echo $(( $(du -cb "$dir"/* | tail -1 | cut -f1) + fb ))
+}
+
+mkdir -p "$W/www"
+cp -a "$base" "$W/www/plain"  # no deltas: the object pull, for both tools
+for t in ostree atomboot; do
+  for i in $(seq "$RUNS"); do
+    rm -rf "$W/www/$t"; mkdir -p "$W/www/$t"; cp -al "$base/." "$W/www/$t/"
+    touch "$W/stamp.from"; sleep 1
+    run_timed "$W/gen-1pct.$t" "$(bin $t)" --repo="$W/www/$t" static-delta generate --from="$V1" --to="$V2"
+    echo "$(delta_bytes "$W/www/$t" "$V1-$V2" from)" >>"$W/size-1pct.$t"
+    touch "$W/stamp.scratch"; sleep 1
+    run_timed "$W/gen-scratch.$t" "$(bin $t)" --repo="$W/www/$t" static-delta generate --empty --to="$V2"
+    echo "$(delta_bytes "$W/www/$t" "$V2" scratch)" >>"$W/size-scratch.$t"
+  done
+  tool $t --repo="$W/www/$t" summary -u
+done
+ostree --repo="$W/www/plain" summary -u
+
+mkdir -p "$W/nginx/tmp"
+cat >"$W/nginx/nginx.conf" <<NGINX
+daemon on;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+worker_processes 2;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 512; }
+http {
+  access_log $W/nginx/access.log;
+  sendfile on;
+  client_body_temp_path $W/nginx/tmp;
+  proxy_temp_path $W/nginx/tmp;
+  fastcgi_temp_path $W/nginx/tmp;
+  uwsgi_temp_path $W/nginx/tmp;
+  scgi_temp_path $W/nginx/tmp;
+  server {
+    listen 127.0.0.1:$PORT;
+    root $W/www;
+  }
+}
+NGINX
+nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" >"$W/nginx/start.log" 2>&1 || { cat "$W/nginx/start.log" >&2; exit 1; }
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/plain/config" >/dev/null && break; sleep 0.1; done
+
+# A bare-user client holding v1 (copied locally, no network), its ref origin:main at v1.
+v1_client() { # v1_client DIR SERVED
+  rm -rf "$1"
+  ostree --repo="$1" init --mode=bare-user
+  ostree --repo="$1" remote add --no-gpg-verify origin "http://127.0.0.1:$PORT/$2"
+  ostree --repo="$1" pull-local "$base" "$V1" >/dev/null
+  ostree --repo="$1" refs --create=origin:main "$V1"
+}
+pull_scenario() { # pull_scenario LABEL TOOL SERVED FROM(v1|scratch)
+  local label=$1 t=$2 served=$3 from=$4 c=$W/client
+  if [ "$from" = v1 ]; then v1_client "$c" "$served"; else
+    rm -rf "$c"; tool $t --repo="$c" init --mode=bare-user
+    tool $t --repo="$c" remote add --no-gpg-verify origin "http://127.0.0.1:$PORT/$served"
+  fi
+  : >"$W/nginx/access.log"
+  run_timed "$W/$label.$t" "$(bin $t)" --repo="$c" pull origin main
+  sleep 0.2
+  wc -l <"$W/nginx/access.log" >>"$W/$label-req.$t"
+  ostree --repo="$c" fsck >/dev/null
+}
+for i in $(seq "$RUNS"); do
+  for t in ostree atomboot; do
+    pull_scenario pull-1pct-delta $t $t v1
+    pull_scenario pull-1pct-objects $t plain v1
+    pull_scenario pull-scratch-delta $t $t scratch
+    pull_scenario pull-scratch-objects $t plain scratch
+  done
+done
+
+echo
+echo "bench: tree $ROOTFS: ${SIZE} MB, $NFILES files; v2 changes $NCHANGED files; RUNS=$RUNS; $(nproc) cores"
+printf '%-24s %14s %14s %8s\n' "" ostree atomboot ratio
+row() { # row LABEL FILE-STEM [col]
+  local o a
+  o=$(cut -d' ' -f1 "$W/$2.ostree" | median); a=$(cut -d' ' -f1 "$W/$2.atomboot" | median)
+  printf '%-24s %14s %14s %8s\n' "$1" "$o" "$a" "$(awk -v a="$a" -v o="$o" 'BEGIN { if (o > 0) printf "%.2f", a / o; else print "n/a" }')"
+}
+row "delta size 1% (B)" size-1pct
+row "delta size scratch (B)" size-scratch
+row "generate 1% (s)" gen-1pct
+row "generate scratch (s)" gen-scratch
+row "pull 1% delta (s)" pull-1pct-delta
+row "pull 1% objects (s)" pull-1pct-objects
+row "pull scratch delta (s)" pull-scratch-delta
+row "pull scratch objects (s)" pull-scratch-objects
+row "requests 1% delta" pull-1pct-delta-req
+row "requests 1% objects" pull-1pct-objects-req
+row "requests scratch delta" pull-scratch-delta-req
+row "requests scratch objects" pull-scratch-objects-req
+echo "(medians of $RUNS runs; ratio = atomboot/ostree, lower is better; each tool pulls the deltas it generated)"
+echo "peak RSS of generation (MiB): ostree 1% $(cut -d' ' -f2 "$W/gen-1pct.ostree" | sort -n | tail -1 | awk '{print $1/1024}')," \
+  "atomboot 1% $(cut -d' ' -f2 "$W/gen-1pct.atomboot" | sort -n | tail -1 | awk '{print $1/1024}')," \
+  "ostree scratch $(cut -d' ' -f2 "$W/gen-scratch.ostree" | sort -n | tail -1 | awk '{print $1/1024}')," \
+  "atomboot scratch $(cut -d' ' -f2 "$W/gen-scratch.atomboot" | sort -n | tail -1 | awk '{print $1/1024}')"
