@@ -84,15 +84,8 @@ pub enum End {
     Fail,
 }
 
-/// Runs boot.cmd's steps: load the small files, `go decide`, then at most twice load the named files and
-/// `go verify`.
-pub fn run(
-    env: &mut dyn Env,
-    files: &mut dyn Files,
-    bufs: &mut Buffers<'_>,
-    console: &mut dyn Console,
-    clock: &dyn Clock,
-) -> End {
+/// The script's first lines: each small file loaded into its room (bounded by it), its size recorded.
+pub fn load_small(env: &mut dyn Env, files: &mut dyn Files, bufs: &mut Buffers<'_>) {
     env.set(crate::vars::STEP, format_args!(""));
     for ((name, path), room) in SMALL_BYTES
         .into_iter()
@@ -105,32 +98,64 @@ pub fn run(
             env.set(name, format_args!("{n:x}"));
         }
     }
-    if decide(env, &bufs.memory(), console) != Step::Load {
+}
+
+/// `atomboot_load` without its `go`: each file the agent named, loaded where it says, bounded as it says.
+pub fn load_named(env: &mut dyn Env, files: &mut dyn Files, bufs: &mut Buffers<'_>) {
+    for role in FileRole::ALL {
+        let v = file_vars(role);
+        let mut pb = [0u8; 300];
+        let Some(path) = env.get(v.file, &mut pb).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let (mut ab, mut mb) = ([0u8; 24], [0u8; 24]);
+        let addr = env.get(v.addr, &mut ab).and_then(parse_hex_u32);
+        let max = env.get(v.max, &mut mb).and_then(parse_hex_u32);
+        let (Some(addr), Some(max)) = (addr, max) else {
+            continue;
+        };
+        let Some(dst) = bufs.region_at(addr) else {
+            continue;
+        };
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        if let Some(n) = files.load(path, max, dst) {
+            env.set(v.bytes, format_args!("{n:x}"));
+        }
+    }
+    env.set(crate::vars::STEP, format_args!(""));
+}
+
+/// `go AGENT decide` on the simulated board.
+pub fn go_decide(env: &mut dyn Env, bufs: &mut Buffers<'_>, console: &mut dyn Console) -> Step {
+    decide(env, &bufs.memory(), console)
+}
+
+/// `go AGENT verify` on the simulated board.
+pub fn go_verify(
+    env: &mut dyn Env,
+    bufs: &mut Buffers<'_>,
+    console: &mut dyn Console,
+    clock: &dyn Clock,
+) -> Verified {
+    verify(env, &mut bufs.memory(), console, clock)
+}
+
+/// Runs boot.cmd's steps: load the small files, `go decide`, then at most twice load the named files and
+/// `go verify`.
+pub fn run(
+    env: &mut dyn Env,
+    files: &mut dyn Files,
+    bufs: &mut Buffers<'_>,
+    console: &mut dyn Console,
+    clock: &dyn Clock,
+) -> End {
+    load_small(env, files, bufs);
+    if go_decide(env, bufs, console) != Step::Load {
         return End::Fail;
     }
     for _ in 0..2 {
-        for role in FileRole::ALL {
-            let v = file_vars(role);
-            let mut pb = [0u8; 300];
-            let Some(path) = env.get(v.file, &mut pb).filter(|p| !p.is_empty()) else {
-                continue;
-            };
-            let (mut ab, mut mb) = ([0u8; 24], [0u8; 24]);
-            let addr = env.get(v.addr, &mut ab).and_then(parse_hex_u32);
-            let max = env.get(v.max, &mut mb).and_then(parse_hex_u32);
-            let (Some(addr), Some(max)) = (addr, max) else {
-                continue;
-            };
-            let Some(dst) = bufs.region_at(addr) else {
-                continue;
-            };
-            let max = usize::try_from(max).unwrap_or(usize::MAX);
-            if let Some(n) = files.load(path, max, dst) {
-                env.set(v.bytes, format_args!("{n:x}"));
-            }
-        }
-        env.set(crate::vars::STEP, format_args!(""));
-        match verify(env, &mut bufs.memory(), console, clock) {
+        load_named(env, files, bufs);
+        match go_verify(env, bufs, console, clock) {
             Verified::Boot(plan) => return End::Boot(plan),
             Verified::LoadOther(_) => continue,
             Verified::Fail(_) => return End::Fail,
