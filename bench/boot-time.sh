@@ -9,15 +9,19 @@
 # and the host resets the board through the QEMU monitor at each "Starting kernel"; one unmeasured warm-up
 # pair, then REPS of each. Times are taken on the host when the console lines arrive (bench/qemu_console.py,
 # time.monotonic()): U-Boot start = arrival of the banner line "U-Boot 20...".
-# Prints medians and the ratio agent / stock, and where the agent's boot spends its time. Full logs in
+# SD-card mode first: the disk's reads throttled to an SD card's speed (SD_BPS, default 10485760 = 10 MiB/s,
+# QEMU's -drive ...,throttling.bps-read; 0 skips it), then the same unthrottled (memory-speed reads hide every
+# byte read too many). For each: medians, the ratio atomboot / stock, the bytes U-Boot read per boot (QEMU's
+# `info blockstats` on the monitor) and where the agent's boot spends its time. Full logs in
 # bench/out/boot-time/ (or $BENCH_OUT).
-# Usage: bench/boot-time.sh   (env: REPS=11, BENCH_OUT=bench/out/boot-time, SKIP_SETUP=1 skips scripts/setup.sh,
-#                              AGENT=FILE boots that agent binary instead of building the tree's)
+# Usage: bench/boot-time.sh   (env: REPS=11, SD_BPS=10485760, BOOT_SIZE=64 (MiB), BENCH_OUT=bench/out/boot-time,
+#                              SKIP_SETUP=1 skips scripts/setup.sh, AGENT=FILE boots that agent binary instead)
 set -euo pipefail
 [ -z "${AGENT:-}" ] || AGENT=$(realpath -m "$AGENT")
 [ -z "${BENCH_OUT:-}" ] || BENCH_OUT=$(realpath -m "$BENCH_OUT")
 cd "$(dirname "$0")/.."
 REPS=${REPS:-11}
+BOOT_SIZE=${BOOT_SIZE:-64}
 . bench/lib.sh
 bench_init boot-time
 if ! cargo build --release --locked -p host-tools >>"$LOG" 2>&1; then
@@ -55,7 +59,8 @@ cp target/board/qemu-virt/boot.scr target/board/qemu-virt/fw_env.config "$BD/"
 cp "$AGENT" "$BD/atomboot-agent.bin"
 "$A" --repo="$W/repo" init --mode=archive >>"$LOG" 2>&1
 "$A" --repo="$W/repo" commit -b bench/os -s "bench" "$W/os" >>"$LOG" 2>&1
-"$A" admin image --repo "$W/repo" --sysroot "$W/sysroot" --board qemu-virt --board-dir "$BD" --root-size 64 \
+"$A" admin image --repo "$W/repo" --sysroot "$W/sysroot" --board qemu-virt --board-dir "$BD" \
+  --boot-size "$BOOT_SIZE" --root-size 64 \
   --karg console=ttyAMA0 --karg panic=-1 bench/os "$W/disk.img" >>"$LOG" 2>&1 \
   || die "admin image failed (see $LOG)"
 # Partition 1 starts at 1 MiB (admin image). The stock script boots what the newest loader copy names, at the
@@ -94,27 +99,38 @@ bootcmd=run ab1; run ab2; run ab3; run ab4; source 0x40200000
 ENV
 mkenvimage -s 0x40000 -o "$W/flash.img" "$W/flash.txt"; truncate -s 64M "$W/flash.img"
 echo "boot-time: kernel $KERNEL ($(stat -c %s "$W/os/usr/lib/modules/"*/vmlinuz) bytes)," \
-     "initramfs $(stat -c %s "$W/os/usr/lib/modules/"*/initramfs.img) bytes; boot partition 64 MiB"
+     "initramfs $(stat -c %s "$W/os/usr/lib/modules/"*/initramfs.img) bytes; boot partition $BOOT_SIZE MiB"
 
 BOOTS=$((2 * REPS + 2))
-echo "boot-time: ONE QEMU run, $BOOTS boots alternating agent/stock (first pair = warm-up); console in $W/console.log"
-qemu_virt_cmd
-python3 bench/qemu_console.py "$W/console.log" --timeout $((30 * BOOTS)) --stop 'Starting kernel' \
-    --monitor "$W/monitor.sock" --resets $((BOOTS - 1)) -- \
-  "${QEMU_VIRT[@]}" -monitor "unix:$W/monitor.sock,server=on,wait=off" \
-  || die "the QEMU run failed or timed out (see $W/console.log)"
-
-python3 - "$W" "$BOOTS" <<'EOF' | tee "$W/results.txt"
+# measure LABEL BPS: ONE QEMU run of $BOOTS boots alternating agent/stock (BPS: read throttling, 0 = none);
+# prints the medians, the ratio and the bytes U-Boot read per boot (QEMU's `info blockstats` at each
+# "Starting kernel", differences between boots), and keeps them in $W/LABEL/.
+measure() {
+  local label=$1 bps=$2 d=$W/$1
+  mkdir -p "$d"
+  echo "boot-time: [$label] ONE QEMU run, $BOOTS boots alternating agent/stock (first pair = warm-up)," \
+       "disk reads $( [ "$bps" = 0 ] && echo unthrottled || echo "throttled to $bps bytes/s")"
+  qemu_virt_cmd "$bps"
+  python3 bench/qemu_console.py "$d/console.log" --timeout $((60 * BOOTS)) --stop 'Starting kernel' \
+      --monitor "$d/monitor.sock" --resets $((BOOTS - 1)) --blockstats -- \
+    "${QEMU_VIRT[@]}" -monitor "unix:$d/monitor.sock,server=on,wait=off" \
+    || die "the QEMU run failed or timed out (see $d/console.log)"
+  python3 - "$d" "$BOOTS" "$label" <<'EOF' | tee "$d/results.txt"
 import re, statistics, sys
 sys.path.insert(0, "bench")
 from qemu_console import Console
-w, boots = sys.argv[1], int(sys.argv[2])
-c = Console(w + "/console.log")
+d, boots, label = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+c = Console(d + "/console.log")
 med = statistics.median
+stats = [int(line.split()[1]) for line in open(d + "/console.log.blockstats")]
+if len(stats) != boots:
+    sys.exit("boot-time: %d blockstats for %d boots (see %s)" % (len(stats), boots, d))
+read = [b - a for a, b in zip([0] + stats, stats)]
 starts = [m.start() for m in re.finditer(r"^U-Boot 20", c.text, re.M)]
 if len(starts) != boots:
-    sys.exit("boot-time: %d U-Boot starts in one run, expected %d (see %s/console.log)" % (len(starts), boots, w))
+    sys.exit("boot-time: %d U-Boot starts in one run, expected %d (see %s/console.log)" % (len(starts), boots, d))
 rows = {"agent": [], "stock": []}
+nread = {"agent": [], "stock": []}
 phases = []
 for n, s0 in enumerate(starts):
     end = starts[n + 1] if n + 1 < len(starts) else len(c.text)
@@ -122,24 +138,33 @@ for n, s0 in enumerate(starts):
     kind = re.search(r"^bench: boot (agent|stock)", seg, re.M)
     k = re.search(r"^Starting kernel", seg, re.M)
     if not kind or not k:
-        sys.exit("boot-time: boot %d did not reach 'Starting kernel' (see %s/console.log)" % (n + 1, w))
+        sys.exit("boot-time: boot %d did not reach 'Starting kernel' (see %s/console.log)" % (n + 1, d))
     if n < 2:
         continue  # warm-up pair
     t0, t1 = c.time_at(s0), c.time_at(s0 + k.start())
     rows[kind.group(1)].append(t1 - t0)
+    nread[kind.group(1)].append(read[n])
     if kind.group(1) == "agent":
-        at = lambda p: c.time_at(s0 + re.search(p, seg, re.M).start())
-        go, ret = at(r"^## Starting application"), at(r"^## Application terminated")
-        phases.append((go - t0, ret - go, t1 - ret))
+        go = [c.time_at(s0 + m.start()) for m in re.finditer(r"^## Starting application", seg, re.M)]
+        ret = [c.time_at(s0 + m.start()) for m in re.finditer(r"^## Application terminated", seg, re.M)]
+        agent = sum(b - a for a, b in zip(go, ret))
+        phases.append((go[0] - t0, agent, (t1 - t0) - (go[0] - t0) - agent))
 ms = lambda x: 1000 * x
-print("boot-time: U-Boot start -> 'Starting kernel' in ONE QEMU run, %d boots of each, alternating (ms)"
-      % len(rows["agent"]))
+print("boot-time [%s]: U-Boot start -> 'Starting kernel', %d boots of each, alternating (ms)" % (label, len(rows["agent"])))
 for kind in ("agent", "stock"):
     xs = [ms(x) for x in rows[kind]]
     print("  %-6s median %5.0f   all: %s" % (kind, med(xs), " ".join("%d" % round(x) for x in xs)))
 a, b = med(rows["agent"]), med(rows["stock"])
-print("  ratio agent / stock: %.2f (difference %+.0f ms)" % (a / b, ms(a - b)))
-print("  agent boot, median per phase (ms): start->go %.0f, agent (read, verify, decide) %.0f,"
-      " return->Starting kernel %.0f" % tuple(med([ms(p[i]) for p in phases]) for i in range(3)))
+print("  ratio atomboot / stock [%s]: %.2f (difference %+.0f ms)" % (label, a / b, ms(a - b)))
+ra, rs = med(nread["agent"]), med(nread["stock"])
+print("  bytes read per boot (QEMU info blockstats, median; boot.scr included): atomboot %d, stock %d,"
+      " difference %+d" % (ra, rs, ra - rs))
+print("  atomboot boot, median per phase (ms): start->first go %.0f, agent (decide + verify) %.0f,"
+      " the rest (loading the entry's files, bootz) %.0f" % tuple(med([ms(p[i]) for p in phases]) for i in range(3)))
 EOF
+}
+
+SD_BPS=${SD_BPS-10485760}
+if [ "$SD_BPS" != 0 ]; then measure sd-card "$SD_BPS"; fi
+measure unthrottled 0
 echo "boot-time: logs and results in $W"

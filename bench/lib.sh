@@ -15,10 +15,13 @@ bench_init() {
   if [ -z "${SKIP_SETUP:-}" ]; then bash scripts/setup.sh >>"$LOG" 2>&1 || die "scripts/setup.sh failed (see $LOG)"; fi
 }
 die() { printf '%s: %s\n' "${BENCH_NAME:-bench}" "$*" >&2; exit 1; }
-# qemu_virt_cmd: QEMU_VIRT = the qemu-system-arm command line the U-Boot benches share (Debian's U-Boot,
-# the env in $W/flash.img, the disk $W/disk.img on virtio); each bench appends its own options.
+# qemu_virt_cmd [BPS]: QEMU_VIRT = the qemu-system-arm command line the U-Boot benches share (Debian's
+# U-Boot, the env in $W/flash.img, the disk $W/disk.img on virtio as d0); each bench appends its own options.
+# BPS (bytes/s, not 0): the disk's reads are throttled to that speed (an SD card's: 10485760 = 10 MiB/s).
 qemu_virt_cmd() {
+  local throttle=""
+  if [ -n "${1:-}" ] && [ "${1:-0}" != 0 ]; then throttle=",throttling.bps-read=$1"; fi
   QEMU_VIRT=(qemu-system-arm -M virt -m 512 -nographic -net none
     -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash.img"
-    -drive "if=none,format=raw,id=d0,file=$W/disk.img" -device virtio-blk-device,drive=d0)
+    -drive "if=none,format=raw,id=d0,file=$W/disk.img$throttle" -device virtio-blk-device,drive=d0)
 }

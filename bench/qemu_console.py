@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Runs a command (QEMU) and records its console with host arrival times, for the bench/ scripts.
 
-    qemu_console.py LOG [--timeout S] [--stop REGEX] [--monitor SOCK --resets N] -- CMD ARGS...
+    qemu_console.py LOG [--timeout S] [--stop REGEX] [--monitor SOCK --resets N [--blockstats]] -- CMD ARGS...
 
 LOG gets the console output (carriage returns dropped), LOG.times one line "END_OFFSET SECONDS" per chunk
 read from the pipe: the bytes of LOG before END_OFFSET had arrived SECONDS after the command was started
 (time.monotonic()). --stop REGEX ends the command (SIGTERM, then SIGKILL) as soon as the output matches.
 With --monitor (QEMU's `-monitor unix:SOCK,server=on,wait=off`) and --resets N, the first N matches of --stop
 each send `system_reset` to the monitor instead (U-Boot starts again in the same QEMU process; RAM is kept),
-and the (N+1)-th ends the command.
+and the (N+1)-th ends the command. --blockstats: at every match of --stop, before the reset, the monitor's
+`info blockstats` is asked for the bytes read so far from the virtio disk d0; LOG.blockstats gets one line
+"END_OFFSET RD_BYTES" per match (cumulative: system_reset does not clear QEMU's counters).
 Exit status: the command's, 0 when stopped by --stop, 124 on timeout.
 
 As a module: Console(LOG) gives .text and .time_at(offset), the arrival time of the byte at offset.
@@ -51,6 +53,7 @@ class Monitor:
         self.path, self.sock = path, None
 
     def command(self, line):
+        """Runs one monitor command; returns what it printed (with the echo)."""
         if self.sock is None:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.connect(self.path)
@@ -58,22 +61,31 @@ class Monitor:
             self._until(b"(qemu)")
         self.sock.sendall(line.encode() + b"\n")
         # The monitor echoes the line and prints a new prompt once the command ran.
-        self._until(b"(qemu)")
+        return self._until(b"(qemu)")
 
     def _until(self, marker):
         seen = b""
-        while marker not in seen:
+        while marker not in seen[-64:]:
             data = self.sock.recv(4096)
             if not data:
                 raise OSError("QEMU monitor closed")
-            seen = (seen + data)[-4096:]
+            seen += data
+        return seen.decode("utf-8", "replace")
+
+    def rd_bytes(self, device="d0"):
+        """Bytes read so far from `device` (`info blockstats`)."""
+        out = self.command("info blockstats")
+        m = re.search(r"(?:^|\s)" + device + r": rd_bytes=(\d+)", re.sub(r"\x1b\[[0-9;]*[A-Za-z]|\r", "", out))
+        if not m:
+            raise OSError("no rd_bytes for %s in: %r" % (device, out))
+        return int(m.group(1))
 
 
 def main(argv):
     if "--" not in argv:
         sys.exit(__doc__)
     opts, cmd = argv[: argv.index("--")], argv[argv.index("--") + 1:]
-    log, timeout, stop, monitor, resets = opts[0], 600.0, None, None, 0
+    log, timeout, stop, monitor, resets, blockstats = opts[0], 600.0, None, None, 0, None
     i = 1
     while i < len(opts):
         if opts[i] == "--timeout":
@@ -84,6 +96,10 @@ def main(argv):
             monitor = Monitor(opts[i + 1])
         elif opts[i] == "--resets":
             resets = int(opts[i + 1])
+        elif opts[i] == "--blockstats":
+            blockstats = open(log + ".blockstats", "w")
+            i += 1
+            continue
         else:
             sys.exit("unknown option " + opts[i])
         i += 2
@@ -113,6 +129,9 @@ def main(argv):
         if stop is not None:
             tail = (tail + chunk)[-4096:]
             if stop.search(tail):
+                if blockstats is not None:
+                    blockstats.write(f"{total} {monitor.rd_bytes()}\n")
+                    blockstats.flush()
                 if resets > 0:
                     resets -= 1
                     tail = b""

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds every fuzz target and runs each over its committed seeds (fuzz/seeds/TARGET: real inputs and the
 # inputs of crashes found and fixed), once each, no fuzzing: a target that no longer builds, or a seed that
-# panics again, fails the tests (scripts/test.sh runs this). Built as fuzz/run.sh builds agent_run, the
-# way the code ships (-O, no sanitizer); fuzz/run.sh is for fuzzing campaigns.
+# panics again, fails the tests (scripts/test.sh runs this). Built the way the
+# code ships (-O, no sanitizer); fuzz/run.sh is for fuzzing campaigns.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v cargo-fuzz >/dev/null || { echo "fuzz/replay.sh: cargo-fuzz missing (scripts/setup.sh installs it)" >&2; exit 1; }

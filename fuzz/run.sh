@@ -2,8 +2,8 @@
 # Runs one fuzz target for a number of seconds from its committed seeds:
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags]
 # FUZZ_FLAGS: cargo-fuzz build flags (default "-s address": ASan, debug assertions and overflow checks).
-# agent_run is fuzzed as the agent ships: FUZZ_FLAGS="-O -s none" (release arithmetic, which wraps in the
-# FAT crate on hostile values, see third_party/embedded-sdmmc/ATOMBOOT-PATCH.md; ~30x faster without ASan).
+# The agent targets (agent_decide, agent_vars) can also be fuzzed as the agent ships, and much faster:
+# FUZZ_FLAGS="-O -s none" (release arithmetic, no ASan).
 # Prints libFuzzer's final stats (executions) and exits non-zero on a crash.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -86,7 +86,7 @@ boot() { # boot NAME: one power cycle of the board, console in logs/NAME.log
     | tr -d '\r' > "$log" || die "QEMU run $1 failed or timed out (see $log)"
   t1=$(date +%s.%N)
   takeboot
-  grep -E '^atomboot: (loader copy|counters|entry|verified|FAILED|boot |save)|^atomboot-guest: (booted|health|mark-good)' "$log" \
+  grep -E '^atomboot: (loader copy|counters|entry|load |REFUSED|verified|FAILED|trying|boot |save)|^atomboot-guest: (booted|health|mark-good)' "$log" \
     | sed -E 's/sha256 ok in [0-9]+ ms/sha256 ok/; s/^/  /' | cut -c1-150
   awk -v a="$t0" -v b="$t1" -v n="$1" 'BEGIN{printf "  (%s: %.1f s)\n", n, b-a}'
 }

@@ -1,13 +1,26 @@
 # atomboot boot script for TI am335x (am335x_evm U-Boot, env in uboot.env on mmc 0:1).
-# Addresses come from board/src/lib.rs (AM335X); keep them in step (a test checks).
+# Addresses come from board/src/lib.rs (AM335X, SCRATCH_LAYOUT); keep them in step (a test checks).
+# Only the files that boot are read: the agent, the two loader copies and the env pair (each bounded by
+# its room), then the chosen entry's files, each bounded by what the agent allows (docs/FORMATS.md,
+# "Boot agent and boot script"). No setexpr here (am335x_evm has none): the agent does all arithmetic.
 echo atomboot: boot script (am335x)
-part start mmc 0 1 atomboot_part_start
-part size mmc 0 1 atomboot_part_blocks
-mmc read 0x8d000000 ${atomboot_part_start} ${atomboot_part_blocks}
-fatload mmc 0:1 0x8c000000 atomboot-agent.bin
-# am335x_evm has no setexpr to turn the block count into bytes: pass the profile's largest size; the FAT
-# volume's own boot sector bounds what the agent reads.
-if go 0x8c000000 0x8d000000 0x8000000; then
+setenv atomboot_step
+setenv atomboot_loader0_bytes
+setenv atomboot_loader1_bytes
+setenv atomboot_env0_bytes
+setenv atomboot_env1_bytes
+fatload mmc 0:1 0x8c000000 atomboot-agent.bin 0x10000
+if fatload mmc 0:1 0x8c100000 loader.0/uEnv.txt 0x2000; then setenv atomboot_loader0_bytes ${filesize}; fi
+if fatload mmc 0:1 0x8c102000 loader.1/uEnv.txt 0x2000; then setenv atomboot_loader1_bytes ${filesize}; fi
+if fatload mmc 0:1 0x8c110000 uboot.env 0x10000; then setenv atomboot_env0_bytes ${filesize}; fi
+if fatload mmc 0:1 0x8c120000 uboot-redund.env 0x10000; then setenv atomboot_env1_bytes ${filesize}; fi
+# Load the files the agent named (atomboot_*_file, bounded by atomboot_*_max), then let it verify them.
+setenv atomboot_load 'if test -n "${atomboot_kernel_file}"; then if fatload mmc 0:1 ${atomboot_kernel_addr} ${atomboot_kernel_file} ${atomboot_kernel_max}; then setenv atomboot_kernel_bytes ${filesize}; fi; fi; if test -n "${atomboot_ramdisk_file}"; then if fatload mmc 0:1 ${atomboot_ramdisk_addr} ${atomboot_ramdisk_file} ${atomboot_ramdisk_max}; then setenv atomboot_ramdisk_bytes ${filesize}; fi; fi; if test -n "${atomboot_fdt_file}"; then if fatload mmc 0:1 ${atomboot_fdt_load_addr} ${atomboot_fdt_file} ${atomboot_fdt_max}; then setenv atomboot_fdt_bytes ${filesize}; fi; fi; setenv atomboot_step; go 0x8c000000 verify'
+go 0x8c000000 decide
+# At most two entries are tried: the one the agent chose, then (when it fails) the other.
+if test "${atomboot_step}" = "load"; then run atomboot_load; fi
+if test "${atomboot_step}" = "load"; then run atomboot_load; fi
+if test "${atomboot_step}" = "boot"; then
   if test "${atomboot_save}" = "1"; then
     fatwrite mmc 0:1 ${atomboot_env_addr} ${atomboot_env_file} ${atomboot_env_size}
   fi

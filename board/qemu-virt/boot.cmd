@@ -1,11 +1,19 @@
 # atomboot boot script for qemu-system-arm -M virt with Debian's u-boot-qemu (2023.01).
-# Addresses come from board/src/lib.rs (QEMU_VIRT); keep them in step (a test checks).
+# Addresses come from board/src/lib.rs (QEMU_VIRT, SCRATCH_LAYOUT); keep them in step (a test checks).
+# Only the files that boot are read: the agent, the two loader copies and the env pair (each bounded by
+# its room), then the chosen entry's files, each bounded by what the agent allows (docs/FORMATS.md,
+# "Boot agent and boot script").
 echo atomboot: boot script (qemu-virt)
-part start virtio 0 1 atomboot_part_start
-part size virtio 0 1 atomboot_part_blocks
-setexpr atomboot_part_bytes ${atomboot_part_blocks} * 0x200
-virtio read 0x49000000 ${atomboot_part_start} ${atomboot_part_blocks}
-fatload virtio 0:1 0x48000000 atomboot-agent.bin
+setenv atomboot_step
+setenv atomboot_loader0_bytes
+setenv atomboot_loader1_bytes
+setenv atomboot_env0_bytes
+setenv atomboot_env1_bytes
+fatload virtio 0:1 0x48000000 atomboot-agent.bin 0x10000
+if fatload virtio 0:1 0x48100000 loader.0/uEnv.txt 0x2000; then setenv atomboot_loader0_bytes ${filesize}; fi
+if fatload virtio 0:1 0x48102000 loader.1/uEnv.txt 0x2000; then setenv atomboot_loader1_bytes ${filesize}; fi
+if fatload virtio 0:1 0x48110000 uboot.env 0x10000; then setenv atomboot_env0_bytes ${filesize}; fi
+if fatload virtio 0:1 0x48120000 uboot-redund.env 0x10000; then setenv atomboot_env1_bytes ${filesize}; fi
 # qemu only: this U-Boot's `go` flushes a PL011 that never reports idle (fixed in v2023.10); clear
 # GD_FLG_SERIAL_READY (0x100) in gd->flags (gd = fdtcontroladdr + 0x100000, flags at gd + 4) first.
 # The "&" is quoted: a bare & is a syntax error in hush.
@@ -13,7 +21,13 @@ setexpr atomboot_gdflags ${fdtcontroladdr} + 0x100004
 setexpr.l atomboot_flags *${atomboot_gdflags}
 setexpr atomboot_flags ${atomboot_flags} "&" 0xfffffeff
 mw.l ${atomboot_gdflags} ${atomboot_flags}
-if go 0x48000000 0x49000000 ${atomboot_part_bytes}; then
+# Load the files the agent named (atomboot_*_file, bounded by atomboot_*_max), then let it verify them.
+setenv atomboot_load 'if test -n "${atomboot_kernel_file}"; then if fatload virtio 0:1 ${atomboot_kernel_addr} ${atomboot_kernel_file} ${atomboot_kernel_max}; then setenv atomboot_kernel_bytes ${filesize}; fi; fi; if test -n "${atomboot_ramdisk_file}"; then if fatload virtio 0:1 ${atomboot_ramdisk_addr} ${atomboot_ramdisk_file} ${atomboot_ramdisk_max}; then setenv atomboot_ramdisk_bytes ${filesize}; fi; fi; if test -n "${atomboot_fdt_file}"; then if fatload virtio 0:1 ${atomboot_fdt_load_addr} ${atomboot_fdt_file} ${atomboot_fdt_max}; then setenv atomboot_fdt_bytes ${filesize}; fi; fi; setenv atomboot_step; go 0x48000000 verify'
+go 0x48000000 decide
+# At most two entries are tried: the one the agent chose, then (when it fails) the other.
+if test "${atomboot_step}" = "load"; then run atomboot_load; fi
+if test "${atomboot_step}" = "load"; then run atomboot_load; fi
+if test "${atomboot_step}" = "boot"; then
   if test "${atomboot_save}" = "1"; then
     echo atomboot: saving ${atomboot_env_file}
     fatwrite virtio 0:1 ${atomboot_env_addr} ${atomboot_env_file} ${atomboot_env_size}

@@ -1,5 +1,5 @@
-//! Board profiles: where the agent is linked, where the boot partition and the boot files go in RAM, and the
-//! files each board's boot partition carries (`board/<name>/boot.cmd`, `fw_env.config`). `no_std` so the
+//! Board profiles: where the agent is linked, where the small files (loader copies, env pair) and the boot
+//! files go in RAM, and the files each board's boot partition carries (`board/<name>/boot.cmd`, `fw_env.config`). `no_std` so the
 //! U-Boot application and its build script take their addresses from here: one source of truth.
 #![no_std]
 
@@ -14,10 +14,8 @@ pub struct Profile {
     pub agent_addr: u32,
     /// Most bytes the agent may occupy (text, data, bss).
     pub agent_max: u32,
-    /// Scratch area for loader copies and env blocks.
+    /// Scratch area for the loader copies, the env pair and the env block to save ([`SCRATCH_LAYOUT`]).
     pub scratch: (u32, u32),
-    /// Where the boot script reads the FAT boot partition, and the largest partition it may read.
-    pub partition: (u32, u32),
     /// Kernel load address and room.
     pub kernel: (u32, u32),
     /// Ramdisk load address and room.
@@ -40,7 +38,6 @@ pub const QEMU_VIRT: Profile = Profile {
     agent_addr: 0x4800_0000,
     agent_max: 0x0010_0000,
     scratch: (0x4810_0000, 0x0008_0000),
-    partition: (0x4900_0000, 0x1000_0000),
     kernel: (0x4040_0000, 0x03b0_0000),
     ramdisk: (0x4400_0000, 0x0300_0000),
     fdt: (0x43f0_0000, 0x0010_0000),
@@ -57,7 +54,6 @@ pub const AM335X: Profile = Profile {
     agent_addr: 0x8c00_0000,
     agent_max: 0x0010_0000,
     scratch: (0x8c10_0000, 0x0008_0000),
-    partition: (0x8d00_0000, 0x0800_0000),
     kernel: (0x8200_0000, 0x0600_0000),
     ramdisk: (0x8808_0000, 0x03f8_0000),
     fdt: (0x8800_0000, 0x0008_0000),
@@ -65,6 +61,24 @@ pub const AM335X: Profile = Profile {
     console: "ttyS0,115200",
     compatible: &["ti,am33xx"],
 };
+
+/// The most bytes the boot script's `fatload` of atomboot-agent.bin reads (the unsigned agent's limit).
+pub const AGENT_BIN_MAX: u32 = 0x1_0000;
+
+/// The small files the boot script loads into the scratch area before the agent's first call: (file on
+/// the boot partition, offset in the scratch area, room = the most bytes `fatload` reads). The env block
+/// to save is prepared at [`ENV_OUT`].
+pub const SCRATCH_LAYOUT: [(&str, u32, u32); 4] = [
+    ("loader.0/uEnv.txt", 0x0, 0x2000),
+    ("loader.1/uEnv.txt", 0x2000, 0x2000),
+    ("uboot.env", 0x1_0000, 0x1_0000),
+    ("uboot-redund.env", 0x2_0000, 0x1_0000),
+];
+/// Offset and room of the env block the agent prepares for the script's `fatwrite`.
+pub const ENV_OUT: (u32, u32) = (0x3_0000, 0x1_0000);
+
+// The agent's bounded fatload fits each profile's agent region.
+const _: () = assert!(AGENT_BIN_MAX <= QEMU_VIRT.agent_max && AGENT_BIN_MAX <= AM335X.agent_max);
 
 /// Every profile.
 pub const ALL: [Profile; 2] = [QEMU_VIRT, AM335X];
@@ -75,12 +89,21 @@ pub fn by_name(name: &str) -> Option<Profile> {
 }
 
 impl Profile {
+    /// Address and room of each small file in the scratch area, as [`SCRATCH_LAYOUT`].
+    pub fn small_files(&self) -> [(&'static str, u32, u32); 4] {
+        SCRATCH_LAYOUT.map(|(name, off, room)| (name, self.scratch.0 + off, room))
+    }
+
+    /// Address and room of the env block to save.
+    pub fn env_out(&self) -> (u32, u32) {
+        (self.scratch.0 + ENV_OUT.0, ENV_OUT.1)
+    }
+
     /// The RAM regions the agent uses, named, for overlap checks.
-    pub fn regions(&self) -> [(&'static str, u32, u32); 6] {
+    pub fn regions(&self) -> [(&'static str, u32, u32); 5] {
         [
             ("agent", self.agent_addr, self.agent_max),
             ("scratch", self.scratch.0, self.scratch.1),
-            ("partition", self.partition.0, self.partition.1),
             ("kernel", self.kernel.0, self.kernel.1),
             ("ramdisk", self.ramdisk.0, self.ramdisk.1),
             ("fdt", self.fdt.0, self.fdt.1),
@@ -117,13 +140,36 @@ mod tests {
 
     #[test]
     fn am335x_keeps_u_boots_default_addresses_clear() {
-        // loadaddr, fdtaddr and rdaddr are where the kernel, fdt and ramdisk go; the agent, its scratch and
-        // the partition copy must not overlap any of them (checked above) nor U-Boot's relocated copy at
-        // the top of the 512 MiB DDR.
+        // loadaddr, fdtaddr and rdaddr are where the kernel, fdt and ramdisk go; the agent and its scratch
+        // must not overlap any of them (checked above) nor U-Boot's relocated copy at the top of the DDR.
         assert_eq!(AM335X.kernel.0, 0x8200_0000);
         assert_eq!(AM335X.fdt.0, 0x8800_0000);
         assert_eq!(AM335X.ramdisk.0, 0x8808_0000);
-        assert!(AM335X.partition.0 + AM335X.partition.1 <= 0x9c00_0000);
-        assert!(QEMU_VIRT.partition.0 + QEMU_VIRT.partition.1 <= 0x5d00_0000);
+        for (p, top) in [(AM335X, 0x9c00_0000u64), (QEMU_VIRT, 0x5d00_0000)] {
+            for (name, start, len) in p.regions() {
+                assert!(
+                    u64::from(start) + u64::from(len) <= top,
+                    "{} {name}",
+                    p.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn small_files_fit_the_scratch_area_without_overlap() {
+        let [a, b, c, d] = SCRATCH_LAYOUT.map(|(_, o, r)| (o, r));
+        let mut areas = [a, b, c, d, ENV_OUT];
+        areas.sort();
+        for p in ALL {
+            assert!(
+                areas.iter().all(|&(o, r)| o + r <= p.scratch.1),
+                "{}",
+                p.name
+            );
+        }
+        for w in areas.windows(2) {
+            assert!(w[0].0 + w[0].1 <= w[1].0, "{w:?}");
+        }
     }
 }

@@ -124,25 +124,47 @@ fn boot_scripts_use_the_profile_addresses() {
         )
         .unwrap();
         let agent = format!("{:#x}", p.agent_addr);
-        let part = format!("{:#x}", p.partition.0);
-        assert!(
-            script.contains(&format!("go {agent} {part} ")),
-            "{}: go line does not use {agent} {part}",
-            p.name
-        );
+        let dev = p.boot_dev;
+        for step in ["decide", "verify"] {
+            assert!(
+                script.contains(&format!("go {agent} {step}")),
+                "{}: no `go {agent} {step}`",
+                p.name
+            );
+        }
         assert!(
             script.contains(&format!(
-                "fatload {} {agent} atomboot-agent.bin",
-                p.boot_dev
+                "fatload {dev} {agent} atomboot-agent.bin {:#x}",
+                board::AGENT_BIN_MAX
             )),
-            "{}",
+            "{}: agent not loaded bounded to {agent}",
             p.name
         );
-        assert!(
-            script.contains(&format!(" read {part} ")),
-            "{}: partition not read to {part}",
-            p.name
-        );
+        for (i, (file, addr, room)) in p.small_files().into_iter().enumerate() {
+            let var = boot_agent::vars::SMALL_BYTES[i];
+            let line = format!(
+                "if fatload {dev} {addr:#x} {file} {room:#x}; then setenv {var} ${{filesize}}; fi"
+            );
+            assert!(script.contains(&line), "{}: lacks {line:?}", p.name);
+        }
+        // Every boot file is loaded where the agent says, bounded by what it says, and its size recorded.
+        for role in uenv::boot_config::FileRole::ALL {
+            let v = boot_agent::vars::file_vars(role);
+            let line = format!(
+                "if fatload {dev} ${{{}}} ${{{}}} ${{{}}}; then setenv {} ${{filesize}}; fi",
+                v.addr, v.file, v.max, v.bytes
+            );
+            assert!(script.contains(&line), "{}: lacks {line:?}", p.name);
+        }
+        // Nothing reads the partition raw, and the load-verify step runs at most twice.
+        assert!(!script.contains(" read "), "{}: raw block read", p.name);
+        assert_eq!(script.matches("run atomboot_load").count(), 2, "{}", p.name);
         assert!(script.contains("fatwrite"), "{}: no env save", p.name);
+        if p.name == "am335x" {
+            let uses_setexpr = script
+                .lines()
+                .any(|l| !l.trim_start().starts_with('#') && l.contains("setexpr"));
+            assert!(!uses_setexpr, "am335x_evm has no setexpr");
+        }
     }
 }

@@ -1,8 +1,12 @@
-//! The boot agent's logic, `no_std` and host-testable: read the boot partition held in RAM, pick the loader
-//! copy and the entry (primary or fallback) from the boot counters, copy each boot file to its load address
-//! while hashing it, and fall back when anything does not verify. Unverified bytes never yield a plan.
+//! The boot agent's logic, `no_std` and host-testable. The boot script `fatload`s the few files the
+//! decision needs (loader copies, env pair) and calls the agent twice: [`decide`] picks the entry from the
+//! valid newest loader copy and the boot counters and names its files (each declared size checked against
+//! its load region before anything is loaded); the script `fatload`s them, bounded; [`verify`] hashes them
+//! where they lie and sets the boot variables, or names the other entry's files once, or gives up.
+//! Unverified bytes never yield a boot. The agent reads no file system: U-Boot's own `fatload` does.
 //!
-//! The U-Boot standalone application (`uboot-app/`) is a thin shell over [`run`]. Formats: docs/FORMATS.md.
+//! The U-Boot standalone application (`uboot-app/`) is a thin shell over [`decide`] and [`verify`]; the
+//! variables between script and agent are in [`vars`]. Formats: docs/FORMATS.md.
 #![no_std]
 // Nothing read from disk or env may make the agent panic: enforced mechanically outside tests.
 #![cfg_attr(
@@ -16,12 +20,16 @@
     )
 )]
 
-mod agent;
-pub mod bootfs;
 pub mod counters;
+pub mod plan;
 pub mod report;
+pub mod script;
+pub mod steps;
+pub mod vars;
 pub mod verify;
 
-pub use agent::{run, BootPlan, EnvWrite, Failure, Reason, Targets, SCRATCH_MIN};
+pub use plan::{Failure, Plan, Reason, SmallFiles, ENV_FILES};
 pub use report::{Clock, Console};
+pub use steps::{decide, verify, BootPlan, Memory, Region, Verified};
 pub use uenv::boot_config::Slot;
+pub use vars::{Env, Step};

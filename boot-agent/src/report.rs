@@ -24,3 +24,10 @@ pub fn say(console: &mut dyn Console, args: core::fmt::Arguments<'_>) {
     let _ = line.write_fmt(args);
     console.line(&line);
 }
+
+/// A console that prints nothing (the second call derives the decision again without repeating it).
+pub struct Quiet;
+
+impl Console for Quiet {
+    fn line(&mut self, _text: &str) {}
+}

@@ -298,39 +298,13 @@ pub fn tear_point(offset: u64, len: usize) -> Option<usize> {
     (boundary > start && boundary < end).then(|| (boundary - start) as usize)
 }
 
-/// What boots from a partition image, decided by the agent library itself (`boot_agent::run` on the FAT
-/// partition's bytes in RAM, as U-Boot gives them): the deployment its bootargs name, and the slot.
+/// What boots from a partition image, decided by the agent library itself: the boot script's steps
+/// (`boot_agent::script`: the small files, `decide`, bounded loads of the chosen entry's files, `verify`
+/// in place) with the files read from the image through the deployer's `fatfs` reader, as U-Boot's
+/// `fatload` reads them. Returns the deployment its bootargs name, and the slot.
 pub fn boots(image: &[u8]) -> Result<(DeploymentId, &'static str), String> {
-    let mut mem = MemStorage::new(image.to_vec());
-    let (start, len) =
-        host_tools::deploy::bootfs::find_fat(&mut mem).map_err(|e| format!("{e:#}"))?;
-    let partition = &image[start as usize..(start + len) as usize];
-    AGENT_BUFFERS.with(|b| {
-        let mut b = b.borrow_mut();
-        let (kernel, rest) = b.split_at_mut(AGENT_REGION);
-        let (ramdisk, rest) = rest.split_at_mut(AGENT_REGION);
-        let (fdt, scratch) = rest.split_at_mut(AGENT_REGION);
-        let mut console = Lines(Vec::new());
-        let targets = boot_agent::Targets {
-            kernel,
-            ramdisk,
-            fdt,
-        };
-        match boot_agent::run(partition, targets, scratch, &mut console, &NoClock) {
-            Ok(plan) => {
-                let slot = match plan.slot {
-                    boot_agent::Slot::Primary => "primary",
-                    boot_agent::Slot::Fallback => "fallback",
-                };
-                DeploymentId::from_cmdline(&plan.bootargs)
-                    .map(|d| (d, slot))
-                    .ok_or_else(|| {
-                        format!("agent booted {:?} without ostree=", plan.bootargs.as_str())
-                    })
-            }
-            Err(f) => Err(format!("agent: {f}; console: {}", console.0.join(" | "))),
-        }
-    })
+    let (dep, slot, _, _) = script_boot(image)?;
+    Ok((dep, slot))
 }
 
 /// One boot of the partition image at `path`, as U-Boot runs it: the agent decides, and when it asks for
@@ -338,43 +312,112 @@ pub fn boots(image: &[u8]) -> Result<(DeploymentId, &'static str), String> {
 /// Returns the deployment, the slot and the bootargs.
 pub fn agent_boot(path: &Path) -> Result<(DeploymentId, &'static str, String), String> {
     let image = std::fs::read(path).unwrap();
-    let mut mem = MemStorage::new(image.clone());
-    let (start, len) =
-        host_tools::deploy::bootfs::find_fat(&mut mem).map_err(|e| format!("{e:#}"))?;
-    let partition = &image[start as usize..(start + len) as usize];
+    let (dep, slot, bootargs, write) = script_boot(&image)?;
+    if let Some((name, block)) = write {
+        let mut fs = host_tools::deploy::bootfs::open(path).map_err(|e| format!("{e:#}"))?;
+        fs.overwrite(&name, &block).map_err(|e| format!("{e:#}"))?;
+    }
+    Ok((dep, slot, bootargs))
+}
+
+/// The script's steps over `image`; the env write, if any, as (file, block).
+#[allow(clippy::type_complexity)]
+fn script_boot(
+    image: &[u8],
+) -> Result<
+    (
+        DeploymentId,
+        &'static str,
+        String,
+        Option<(String, Vec<u8>)>,
+    ),
+    String,
+> {
+    let mut files = ImageFiles(
+        ImageBootFs::new(Box::new(MemStorage::new(image.to_vec())), "boot.img".into())
+            .map_err(|e| format!("{e:#}"))?,
+    );
     AGENT_BUFFERS.with(|b| {
         let mut b = b.borrow_mut();
         let (kernel, rest) = b.split_at_mut(AGENT_REGION);
         let (ramdisk, rest) = rest.split_at_mut(AGENT_REGION);
-        let (fdt, scratch) = rest.split_at_mut(AGENT_REGION);
-        let mut console = Lines(Vec::new());
-        let targets = boot_agent::Targets {
+        let (fdt, rest) = rest.split_at_mut(AGENT_REGION);
+        let (env_out, rest) = rest.split_at_mut(SMALL_ROOM);
+        let (s0, rest) = rest.split_at_mut(SMALL_ROOM);
+        let (s1, rest) = rest.split_at_mut(SMALL_ROOM);
+        let (s2, s3) = rest.split_at_mut(SMALL_ROOM);
+        let mut bufs = boot_agent::script::Buffers {
+            small: [s0, s1, s2, s3],
+            env_out,
             kernel,
             ramdisk,
             fdt,
         };
-        let plan = boot_agent::run(partition, targets, scratch, &mut console, &NoClock)
-            .map_err(|f| format!("agent: {f}; console: {}", console.0.join(" | ")))?;
-        let slot = match plan.slot {
-            boot_agent::Slot::Primary => "primary",
-            boot_agent::Slot::Fallback => "fallback",
-        };
-        let dep = DeploymentId::from_cmdline(&plan.bootargs).ok_or("no ostree= in bootargs")?;
-        let bootargs = plan.bootargs.to_string();
-        if let Some(w) = &plan.env_write {
-            let mut fs = host_tools::deploy::bootfs::open(path).map_err(|e| format!("{e:#}"))?;
-            fs.overwrite(w.file_name, w.block)
-                .map_err(|e| format!("{e:#}"))?;
+        let mut console = Lines(Vec::new());
+        let mut env = MapEnv::default();
+        match boot_agent::script::run(&mut env, &mut files, &mut bufs, &mut console, &NoClock) {
+            boot_agent::script::End::Boot(plan) => {
+                let slot = match plan.slot {
+                    boot_agent::Slot::Primary => "primary",
+                    boot_agent::Slot::Fallback => "fallback",
+                };
+                let dep = DeploymentId::from_cmdline(&plan.bootargs).ok_or_else(|| {
+                    format!("agent booted {:?} without ostree=", plan.bootargs.as_str())
+                })?;
+                let write = plan
+                    .env_write
+                    .map(|(name, len)| (name.to_string(), bufs.env_out[..len].to_vec()));
+                Ok((dep, slot, plan.bootargs.to_string(), write))
+            }
+            boot_agent::script::End::Fail => Err(format!(
+                "agent: {}; console: {}",
+                env.0.get("atomboot_reason").cloned().unwrap_or_default(),
+                console.0.join(" | ")
+            )),
         }
-        Ok((dep, slot, bootargs))
     })
+}
+
+/// U-Boot's `fatload` over the deployer's `fatfs` reader: at most `max` bytes of the file.
+struct ImageFiles(ImageBootFs);
+
+impl boot_agent::script::Files for ImageFiles {
+    fn load(&mut self, path: &str, max: usize, dst: &mut [u8]) -> Option<usize> {
+        let bytes = self.0.read(path).ok().flatten()?;
+        let n = bytes.len().min(max).min(dst.len());
+        dst[..n].copy_from_slice(&bytes[..n]);
+        Some(n)
+    }
+}
+
+/// U-Boot's environment as a map (an empty value deletes, as `setenv`).
+#[derive(Default)]
+struct MapEnv(std::collections::BTreeMap<String, String>);
+
+impl boot_agent::Env for MapEnv {
+    fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+        let v = self.0.get(name)?.as_bytes();
+        let dst = buf.get_mut(..v.len())?;
+        dst.copy_from_slice(v);
+        std::str::from_utf8(dst).ok()
+    }
+    fn set(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
+        let v = value.to_string();
+        if v.is_empty() {
+            self.0.remove(name);
+        } else {
+            self.0.insert(name.to_string(), v);
+        }
+    }
 }
 
 /// Each load region the tests give the agent.
 const AGENT_REGION: usize = 4 << 20;
+/// Each small file's room, and the env block's.
+const SMALL_ROOM: usize = 0x1_0000;
 
 thread_local! {
-    static AGENT_BUFFERS: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 3 * AGENT_REGION + boot_agent::SCRATCH_MIN]);
+    static AGENT_BUFFERS: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 3 * AGENT_REGION + 5 * SMALL_ROOM]);
 }
 
 struct Lines(Vec<String>);

@@ -70,9 +70,14 @@ pub struct Fat {
 impl Fat {
     /// A new FAT16 volume of `mib` MiB.
     pub fn new(path: PathBuf, mib: u32) -> Fat {
+        Fat::with_bits(path, mib, 16)
+    }
+
+    /// A new FAT`bits` (16 or 32) volume of `mib` MiB (a sparse file: mkfs.vfat writes only metadata).
+    pub fn with_bits(path: PathBuf, mib: u32, bits: u32) -> Fat {
         let _ = std::fs::remove_file(&path);
         sh(Command::new("mkfs.vfat")
-            .args(["-F", "16", "-n", "BOOT", "-C"])
+            .args(["-F", &bits.to_string(), "-n", "BOOT", "-C"])
             .arg(&path)
             .arg((mib * 1024).to_string()));
         Fat { path }
@@ -146,26 +151,56 @@ pub fn disk_image(out: &Path, parts: &[(u8, &Path)]) {
     mbr[510] = 0x55;
     mbr[511] = 0xaa;
     f.write_all(&mbr).unwrap();
-    for (start, img) in layout {
-        let mut bytes = Vec::new();
-        std::fs::File::open(&img)
-            .unwrap()
-            .read_to_end(&mut bytes)
-            .unwrap();
-        use std::io::Seek;
-        f.seek(std::io::SeekFrom::Start(start * 512)).unwrap();
-        f.write_all(&bytes).unwrap();
+    drop(f);
+    for (start, img) in &layout {
+        dd_sparse(img, out, 0, start * 512, None);
     }
-    f.set_len(lba * 512).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .unwrap()
+        .set_len(lba * 512)
+        .unwrap();
+}
+
+/// `dd conv=sparse,notrunc` of `len` bytes (all when `None`) from byte `from` of `src` to byte `to` of
+/// `dst`: zero blocks stay holes, so multi-GiB sparse partition images stay sparse and fast to copy.
+fn dd_sparse(src: &Path, dst: &Path, from: u64, to: u64, len: Option<u64>) {
+    let mut cmd = Command::new("dd");
+    cmd.arg(format!("if={}", src.display()))
+        .arg(format!("of={}", dst.display()))
+        .args([
+            "bs=1M",
+            "conv=sparse,notrunc",
+            "iflag=skip_bytes,count_bytes",
+            "oflag=seek_bytes",
+            "status=none",
+        ])
+        .arg(format!("skip={from}"))
+        .arg(format!("seek={to}"));
+    if let Some(l) = len {
+        cmd.arg(format!("count={l}"));
+    }
+    sh(&mut cmd);
 }
 
 /// Copies partition `index` (0-based) of a disk image made by [`disk_image`] back out to `out`.
 pub fn extract_partition(disk: &Path, index: usize, out: &Path) {
-    let bytes = std::fs::read(disk).unwrap();
+    let mut src = std::fs::File::open(disk).unwrap();
+    let mut mbr = [0u8; 512];
+    src.read_exact(&mut mbr).unwrap();
     let e = 446 + 16 * index;
-    let start = u32::from_le_bytes(bytes[e + 8..e + 12].try_into().unwrap()) as usize * 512;
-    let len = u32::from_le_bytes(bytes[e + 12..e + 16].try_into().unwrap()) as usize * 512;
-    std::fs::write(out, &bytes[start..start + len]).unwrap();
+    let start = u64::from(u32::from_le_bytes(mbr[e + 8..e + 12].try_into().unwrap())) * 512;
+    let len = u64::from(u32::from_le_bytes(mbr[e + 12..e + 16].try_into().unwrap())) * 512;
+    drop(src);
+    std::fs::File::create(out).unwrap();
+    dd_sparse(disk, out, start, 0, Some(len));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
 }
 
 /// One run of U-Boot (and whatever it boots) under QEMU.

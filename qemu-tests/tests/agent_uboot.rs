@@ -66,9 +66,14 @@ struct Scenario {
 impl Scenario {
     /// Boot partition with the agent, boot.scr, deployments A (fallback) and B (primary), counters `vars`.
     fn new(vars: &[(&str, &str)]) -> Scenario {
+        Scenario::on(32, 16, vars)
+    }
+
+    /// [`Scenario::new`] on a FAT`bits` boot partition of `mib` MiB.
+    fn on(mib: u32, bits: u32, vars: &[(&str, &str)]) -> Scenario {
         let board = board_files("qemu-virt");
         let dir = tempfile::tempdir().unwrap();
-        let fat = Fat::new(dir.path().join("boot.fat"), 32);
+        let fat = Fat::with_bits(dir.path().join("boot.fat"), mib, bits);
         fat.put(
             "/atomboot-agent.bin",
             &std::fs::read(board.join("atomboot-agent.bin")).unwrap(),
@@ -97,6 +102,11 @@ impl Scenario {
     }
 
     fn loader(&self, copy: usize, generation: u64, with_fallback: bool) {
+        self.loader_with(copy, generation, with_fallback, &self.b.kernel);
+    }
+
+    /// A loader copy whose primary kernel is `kernel` (its size and hash), at B's kernel path.
+    fn loader_with(&self, copy: usize, generation: u64, with_fallback: bool, kernel: &[u8]) {
         let (kb, rb) = (
             format!("{}/vmlinuz", self.b.dir),
             format!("{}/initramfs.img", self.b.dir),
@@ -108,7 +118,7 @@ impl Scenario {
         let cfg = BootConfig {
             generation,
             primary: Entry {
-                kernel: file(&kb, &self.b.kernel),
+                kernel: file(&kb, kernel),
                 ramdisk: Some(file(&rb, &self.b.ramdisk)),
                 fdt: None,
                 bootargs: &self.b.bootargs,
@@ -269,4 +279,75 @@ fn both_entries_bad_boots_nothing() {
         .expect("atomboot: no verified entry booted")
         .expect_not("atomboot: bootz")
         .expect_not("FAKE-KERNEL");
+}
+
+/// The newest loader copy (generation 6) names B's kernel as `kernel`, written at B's kernel path.
+fn replace_primary_kernel(s: &Scenario, kernel: &[u8]) {
+    s.fat.put(&format!("{}/vmlinuz", s.b.dir), kernel);
+    s.loader_with(0, 6, true, kernel);
+}
+
+/// A 400 MiB FAT16 boot partition (wave 1 read the whole partition into RAM and hung at this size): the
+/// primary boots, reading only the files that boot; then a primary kernel larger than the kernel region
+/// (60 MiB; qemu-virt's region is 59 MiB) is refused from its size in the loader copy, before any load,
+/// and the fallback boots with the reason recorded.
+#[test]
+fn a_400_mib_fat16_partition_boots_and_refuses_an_oversized_kernel() {
+    let s = Scenario::on(400, 16, &[("bootcount", "0"), ("upgrade_available", "0")]);
+    s.boot("fat16-400-primary")
+        .expect("atomboot: entry primary: normal boot")
+        .expect("atomboot: verified primary kernel")
+        .expect("FAKE-KERNEL B started")
+        .expect_not("FAKE-KERNEL A");
+    let big = fake_kernel(s.dir.path(), b'B', 60 << 20);
+    replace_primary_kernel(&s, &big);
+    let room = board::QEMU_VIRT.kernel.1;
+    let why = format!(
+        "primary kernel: declared size {} exceeds its load region of {room} bytes: not loaded",
+        big.len()
+    );
+    let run = s.boot("fat16-400-oversized");
+    run.expect(&format!("atomboot: REFUSED {why}"))
+        .expect("atomboot: load fallback files")
+        .expect(&format!("atomboot: boot fallback ({why})"))
+        .expect("atomboot: saving uboot-redund.env")
+        .expect("FAKE-KERNEL A started")
+        .expect_not("FAKE-KERNEL B");
+    // The 60 MiB kernel was never read: U-Boot's loads were boot.scr, the agent, the four small files and
+    // the fallback's kernel and ramdisk (its "N bytes read" lines), nothing of 60 MiB.
+    let reads: Vec<&str> = run
+        .console
+        .lines()
+        .filter(|l| l.contains(" bytes read in "))
+        .collect();
+    assert_eq!(reads.len(), 8, "{reads:#?}");
+    assert!(
+        !reads
+            .iter()
+            .any(|l| l.starts_with(&format!("{} ", big.len()))),
+        "{reads:#?}"
+    );
+    assert_eq!(s.var("atomboot_rollback").as_deref(), Some("1"));
+    assert_eq!(s.var("atomboot_reason").as_deref(), Some(why.as_str()));
+}
+
+/// A 2 GiB FAT32 boot partition (the largest `admin image` accepts): the primary boots; a corrupted
+/// primary kernel is loaded, fails its hash in place, and the fallback's files are loaded over it and boot.
+#[test]
+fn a_2_gib_fat32_partition_boots_and_falls_back() {
+    let s = Scenario::on(2048, 32, &[("bootcount", "0"), ("upgrade_available", "0")]);
+    s.boot("fat32-2g-primary")
+        .expect("atomboot: verified primary kernel")
+        .expect("FAKE-KERNEL B started");
+    let mut k = s.fat.get(&format!("{}/vmlinuz", s.b.dir));
+    k[200_000] ^= 0x01;
+    s.fat.put(&format!("{}/vmlinuz", s.b.dir), &k);
+    s.boot("fat32-2g-corrupt")
+        .expect("atomboot: FAILED primary kernel")
+        .expect("atomboot: trying the fallback entry")
+        .expect("atomboot: verified fallback kernel")
+        .expect("atomboot: boot fallback (primary kernel: SHA-256 mismatch)")
+        .expect("FAKE-KERNEL A started")
+        .expect_not("FAKE-KERNEL B");
+    assert_eq!(s.var("atomboot_rollback").as_deref(), Some("1"));
 }

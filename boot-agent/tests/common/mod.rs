@@ -2,8 +2,10 @@
 //! tool fails the test) and runs the agent over them.
 #![allow(dead_code)]
 
-use boot_agent::{run, BootPlan, Clock, Console, Failure, Targets};
+use boot_agent::script::{self, Buffers, End, Files};
+use boot_agent::{Clock, Console, Env};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use uenv::boot_config::{render_padded, BootConfig, BootFile, Entry, LOADER_FILE_SIZE};
@@ -289,43 +291,122 @@ pub type Decided = (
 
 /// The outcome of one agent run, with copies of everything it produced.
 pub struct Outcome {
-    pub result: Result<Decided, Failure>,
+    /// The decision, or the reason nothing boots (`atomboot_reason`).
+    pub result: Result<Decided, String>,
     pub kernel: Vec<u8>,
     pub ramdisk: Vec<u8>,
     pub fdt: Vec<u8>,
     pub log: Vec<String>,
     pub sizes: (u32, Option<u32>, Option<u32>),
+    /// Every file the script loaded and the bytes read.
+    pub loads: Vec<(String, usize)>,
+    /// The variables at the end.
+    pub env: BTreeMap<String, String>,
 }
 
+/// U-Boot's environment as a map (an empty value deletes, as `setenv`).
+#[derive(Default, Debug)]
+pub struct MapEnv(pub BTreeMap<String, String>);
+
+impl Env for MapEnv {
+    fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+        let v = self.0.get(name)?.as_bytes();
+        let dst = buf.get_mut(..v.len())?;
+        dst.copy_from_slice(v);
+        std::str::from_utf8(dst).ok()
+    }
+    fn set(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
+        let v = value.to_string();
+        if v.is_empty() {
+            self.0.remove(name);
+        } else {
+            self.0.insert(name.to_string(), v);
+        }
+    }
+}
+
+/// `fatload` over a FAT image in memory, read with the `fatfs` crate.
+pub struct FatFiles {
+    pub image: std::io::Cursor<Vec<u8>>,
+    /// Every (path, bytes read) loaded, in order.
+    pub loads: Vec<(String, usize)>,
+}
+
+impl Files for FatFiles {
+    fn load(&mut self, path: &str, max: usize, dst: &mut [u8]) -> Option<usize> {
+        use std::io::Read;
+        self.image.set_position(0);
+        let fs = fatfs::FileSystem::new(&mut self.image, fatfs::FsOptions::new()).ok()?;
+        let mut f = fs.root_dir().open_file(path.trim_start_matches('/')).ok()?;
+        let room = dst.len().min(max);
+        let mut n = 0;
+        while n < room {
+            match f.read(&mut dst[n..room]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(_) => return None,
+            }
+        }
+        self.loads.push((path.to_string(), n));
+        Some(n)
+    }
+}
+
+pub const KERNEL_ROOM: usize = 256 * 1024;
+
 pub fn boot(partition: &[u8]) -> Outcome {
-    let mut kernel = vec![0u8; 256 * 1024];
+    boot_with(partition, KERNEL_ROOM)
+}
+
+/// One boot with the script's steps, the kernel region `kernel_room` bytes long.
+pub fn boot_with(partition: &[u8], kernel_room: usize) -> Outcome {
+    let mut kernel = vec![0u8; kernel_room];
     let mut ramdisk = vec![0u8; 64 * 1024];
     let mut fdt = vec![0u8; 4096];
-    let mut scratch = vec![0u8; boot_agent::SCRATCH_MIN];
+    let mut small = [
+        vec![0u8; 0x2000],
+        vec![0u8; 0x2000],
+        vec![0u8; 0x10000],
+        vec![0u8; 0x10000],
+    ];
+    let mut env_out = vec![0u8; 0x10000];
     let mut log = Log(Vec::new());
     let clock = Tick(std::cell::Cell::new(0));
-    let res = run(
-        partition,
-        Targets {
-            kernel: &mut kernel,
-            ramdisk: &mut ramdisk,
-            fdt: &mut fdt,
-        },
-        &mut scratch,
-        &mut log,
-        &clock,
-    );
+    let mut env = MapEnv::default();
+    let mut files = FatFiles {
+        image: std::io::Cursor::new(partition.to_vec()),
+        loads: Vec::new(),
+    };
+    let [s0, s1, s2, s3] = &mut small;
+    let mut bufs = Buffers {
+        small: [s0, s1, s2, s3],
+        env_out: &mut env_out,
+        kernel: &mut kernel,
+        ramdisk: &mut ramdisk,
+        fdt: &mut fdt,
+    };
+    let end = script::run(&mut env, &mut files, &mut bufs, &mut log, &clock);
     let mut sizes = (0, None, None);
-    let result = res.map(|plan: BootPlan<'_>| {
-        sizes = (plan.kernel_size, plan.ramdisk_size, plan.fdt_size);
-        (
-            plan.slot,
-            plan.reason,
-            plan.bootargs.to_string(),
-            plan.env_write
-                .map(|w| (w.file_name.to_string(), w.block.to_vec())),
-        )
-    });
+    let result = match end {
+        End::Boot(plan) => {
+            sizes = (
+                env.0
+                    .get("atomboot_kernel_bytes")
+                    .map(|v| u32::from_str_radix(v, 16).unwrap())
+                    .unwrap(),
+                plan.ramdisk_size,
+                plan.fdt_size,
+            );
+            Ok((
+                plan.slot,
+                plan.reason,
+                plan.bootargs.to_string(),
+                plan.env_write
+                    .map(|(name, len)| (name.to_string(), env_out[..len].to_vec())),
+            ))
+        }
+        End::Fail => Err(env.0.get("atomboot_reason").cloned().unwrap_or_default()),
+    };
     Outcome {
         result,
         kernel,
@@ -333,6 +414,8 @@ pub fn boot(partition: &[u8]) -> Outcome {
         fdt,
         log: log.0,
         sizes,
+        loads: files.loads,
+        env: env.0,
     }
 }
 

@@ -1,13 +1,16 @@
-//! atomboot-agent: the U-Boot standalone application. `go AGENT_ADDR PART_ADDR PART_SIZE` runs it on the
-//! boot partition the script has read into RAM; it verifies the entry to boot, copies it to the load
-//! addresses and sets the variables the script's `bootz` needs (docs/FORMATS.md, "Boot agent and boot
-//! script"). Returns 0 to boot, 1 when nothing verifies (the script must not boot), 2 on an ABI mismatch.
+//! atomboot-agent: the U-Boot standalone application. The boot script `fatload`s the loader copies and the
+//! env pair into the scratch area and runs `go AGENT_ADDR decide`: the agent picks the entry and names its
+//! files; the script `fatload`s them (bounded) and runs `go AGENT_ADDR verify`: the agent hashes them where
+//! they lie and sets the variables the script's `bootz` needs, or names the fallback's files once
+//! (docs/FORMATS.md, "Boot agent and boot script"). What the script does next is in `atomboot_step`
+//! (`load`, `boot`, `fail`). Returns 0 when a step was set, 1 on bad arguments, 2 on an ABI mismatch.
 #![no_std]
 #![no_main]
 
 mod uboot;
 
-use boot_agent::{Clock, Console, Targets};
+use boot_agent::steps::{Memory, Region};
+use boot_agent::{Clock, Console, Env};
 use core::ffi::CStr;
 use core::fmt::Write;
 use uboot::UBoot;
@@ -54,17 +57,39 @@ impl CText {
     }
 }
 
-fn set(ub: &UBoot, name: &CStr, args: core::fmt::Arguments<'_>) {
-    let value = CText::new(args);
-    ub.env_set(name, value.get());
+/// U-Boot's environment through the jump table.
+struct UEnv<'u>(&'u UBoot);
+
+/// A NUL-terminated variable name (names are short constants).
+fn c_name(name: &str) -> heapless::String<48> {
+    let mut s = heapless::String::new();
+    let _ = s.push_str(name);
+    let _ = s.push('\0');
+    s
 }
 
-fn parse_hex(text: &str) -> Option<u32> {
-    let digits = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-        .unwrap_or(text);
-    u32::from_str_radix(digits, 16).ok()
+impl Env for UEnv<'_> {
+    fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+        let n = c_name(name);
+        let c = CStr::from_bytes_with_nul(n.as_bytes()).ok()?;
+        self.0.env_get(c, buf)
+    }
+
+    fn set(&mut self, name: &str, value: core::fmt::Arguments<'_>) {
+        // Formatted into a buffer first: U-Boot is never called while core::fmt is on the stack.
+        let n = c_name(name);
+        let v = CText::new(value);
+        if let Ok(c) = CStr::from_bytes_with_nul(n.as_bytes()) {
+            self.0.env_set(c, v.get());
+        }
+    }
+}
+
+fn region(range: (u32, u32)) -> Region<'static, [u8]> {
+    Region {
+        addr: range.0,
+        bytes: uboot::ram(range.0, range.1),
+    }
 }
 
 #[no_mangle]
@@ -75,97 +100,45 @@ pub extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
     };
     let mut console = UConsole(&ub);
     let clock = UClock(&ub);
+    let mut env = UEnv(&ub);
+    let step = uboot::arg(argc, argv, 1);
     boot_agent::report::say(
         &mut console,
         format_args!(
-            "agent {} for {} (U-Boot ABI {})",
+            "agent {} for {} (U-Boot ABI {}): {}",
             env!("CARGO_PKG_VERSION"),
             BOARD.name,
-            uboot::XF_VERSION
+            uboot::XF_VERSION,
+            step.unwrap_or("?")
         ),
     );
-    let (part_addr, part_size) = match (
-        uboot::arg(argc, argv, 1).and_then(parse_hex),
-        uboot::arg(argc, argv, 2).and_then(parse_hex),
-    ) {
-        (Some(a), Some(s)) if a == BOARD.partition.0 && s > 0 && s <= BOARD.partition.1 => (a, s),
+    let small = BOARD.small_files().map(|(_, addr, room)| uboot::ram(addr, room));
+    let (out_addr, out_room) = BOARD.env_out();
+    let mut mem = Memory {
+        small,
+        env_out: (out_addr, uboot::ram_mut(out_addr, out_room)),
+        kernel: region(BOARD.kernel),
+        ramdisk: region(BOARD.ramdisk),
+        fdt: region(BOARD.fdt),
+    };
+    match step {
+        Some("decide") => {
+            boot_agent::decide(&mut env, &mem, &mut console);
+            0
+        }
+        Some("verify") => {
+            boot_agent::verify(&mut env, &mut mem, &mut console, &clock);
+            0
+        }
         _ => {
             boot_agent::report::say(
                 &mut console,
-                format_args!(
-                    "usage: go AGENT {:#x} PART_SIZE (at most {:#x}): partition address or size wrong",
-                    BOARD.partition.0, BOARD.partition.1
-                ),
+                format_args!("usage: go {:#x} decide|verify", BOARD.agent_addr),
             );
-            set(
-                &ub,
-                c"atomboot_reason",
+            env.set("atomboot_step", format_args!("fail"));
+            env.set(
+                "atomboot_reason",
                 format_args!("bad arguments to the agent"),
-            );
-            return 1;
-        }
-    };
-    let partition = uboot::ram(part_addr, part_size);
-    let targets = Targets {
-        kernel: uboot::ram_mut(BOARD.kernel.0, BOARD.kernel.1),
-        ramdisk: uboot::ram_mut(BOARD.ramdisk.0, BOARD.ramdisk.1),
-        fdt: uboot::ram_mut(BOARD.fdt.0, BOARD.fdt.1),
-    };
-    let scratch = uboot::ram_mut(BOARD.scratch.0, BOARD.scratch.1);
-    set(&ub, c"atomboot_save", format_args!("0"));
-    match boot_agent::run(partition, targets, scratch, &mut console, &clock) {
-        Ok(plan) => {
-            set(&ub, c"bootargs", format_args!("{}", plan.bootargs));
-            set(&ub, c"atomboot_slot", format_args!("{}", plan.slot.name()));
-            set(&ub, c"atomboot_reason", format_args!("{}", plan.reason));
-            set(
-                &ub,
-                c"atomboot_kernel_addr",
-                format_args!("{:#x}", BOARD.kernel.0),
-            );
-            match plan.ramdisk_size {
-                Some(n) => set(
-                    &ub,
-                    c"atomboot_initrd",
-                    format_args!("{:#x}:{:#x}", BOARD.ramdisk.0, n),
-                ),
-                None => set(&ub, c"atomboot_initrd", format_args!("-")),
-            }
-            match plan.fdt_size {
-                Some(_) => set(
-                    &ub,
-                    c"atomboot_fdt_addr",
-                    format_args!("{:#x}", BOARD.fdt.0),
-                ),
-                None => {
-                    let mut buf = [0u8; 24];
-                    // The board's own device tree (QEMU's), as U-Boot records it (hex without 0x).
-                    let own = ub.env_get(c"fdtcontroladdr", &mut buf).unwrap_or("");
-                    let prefix = if own.starts_with("0x") { "" } else { "0x" };
-                    set(&ub, c"atomboot_fdt_addr", format_args!("{prefix}{own}"));
-                }
-            }
-            if let Some(w) = plan.env_write {
-                set(
-                    &ub,
-                    c"atomboot_env_addr",
-                    format_args!("{:#x}", w.block.as_ptr() as usize),
-                );
-                set(&ub, c"atomboot_env_file", format_args!("{}", w.file_name));
-                set(
-                    &ub,
-                    c"atomboot_env_size",
-                    format_args!("{:#x}", w.block.len()),
-                );
-                set(&ub, c"atomboot_save", format_args!("1"));
-            }
-            0
-        }
-        Err(failure) => {
-            set(&ub, c"atomboot_reason", format_args!("{failure}"));
-            boot_agent::report::say(
-                &mut console,
-                format_args!("nothing verified: refusing to boot"),
             );
             1
         }

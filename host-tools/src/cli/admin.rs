@@ -206,6 +206,7 @@ pub fn run(args: AdminArgs) -> Result<ExitCode> {
         AdminCommand::InitFs { dir } => {
             deploy::verbs::init_fs(dir, place.board.as_deref())?;
             if let Some(b) = &place.boot {
+                deploy::image::check_boot_volume(b)?;
                 let mut fs = bootfs::open(b)?;
                 deploy::verbs::init_boot(fs.as_mut())?;
             }

@@ -1,5 +1,6 @@
 //! `admin image`: a flashable disk image from a commit and a board profile, made without root or loop
-//! mounts: an MBR; partition 1 (bootable, FAT16 up to 256 MiB, else FAT32) with the board files (agent,
+//! mounts: an MBR; partition 1 (bootable, FAT16 from 16 to 256 MiB, else FAT32 up to 2 GiB: the sizes the
+//! boot path supports, [`check_boot_size`]) with the board files (agent,
 //! boot.scr, ...), `/ostree/` boot files, both loader copies and the env pair; partition 2 (Linux, ext4
 //! made with `mkfs.ext4 -d`) holding the sysroot with one deployment.
 
@@ -37,6 +38,92 @@ pub struct ImageOptions {
 
 const MIB: u64 = 1024 * 1024;
 
+/// Smallest FAT16 boot partition the boot path supports.
+pub const BOOT_MIN_FAT16_MIB: u64 = 16;
+/// Smallest FAT32 boot partition (FAT32's cluster-count minimum with mkfs.vfat's defaults).
+pub const BOOT_MIN_FAT32_MIB: u64 = 33;
+/// Largest boot partition of either kind.
+pub const BOOT_MAX_MIB: u64 = 2048;
+/// FAT16 up to here, FAT32 above (what `admin image` makes).
+const FAT16_UP_TO_MIB: u64 = 256;
+
+/// A boot partition the boot path does not support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BootSizeError {
+    /// Outside FAT16 16 MiB .. 2 GiB, FAT32 33 MiB .. 2 GiB.
+    #[error(
+        "a FAT{bits} boot partition of {bytes} bytes is outside the supported sizes (FAT16 from \
+         {BOOT_MIN_FAT16_MIB} MiB, FAT32 from {BOOT_MIN_FAT32_MIB} MiB, both up to {BOOT_MAX_MIB} MiB): \
+         make it {BOOT_MIN_FAT16_MIB}..{BOOT_MAX_MIB} MiB"
+    )]
+    OutOfRange {
+        /// 16 or 32.
+        bits: u32,
+        /// The partition's size.
+        bytes: u64,
+    },
+}
+
+/// Checks a FAT`bits` boot partition of `bytes` against the supported range.
+pub fn check_boot_size(bits: u32, bytes: u64) -> Result<(), BootSizeError> {
+    let min = if bits == 32 {
+        BOOT_MIN_FAT32_MIB
+    } else {
+        BOOT_MIN_FAT16_MIB
+    };
+    if bytes < min * MIB || bytes > BOOT_MAX_MIB * MIB {
+        return Err(BootSizeError::OutOfRange { bits, bytes });
+    }
+    Ok(())
+}
+
+/// The FAT kind `admin image` makes for a boot partition of `mib` MiB, after checking the size.
+pub fn fat_bits_for(mib: u64) -> Result<u32, BootSizeError> {
+    let bits = if mib <= FAT16_UP_TO_MIB { 16 } else { 32 };
+    check_boot_size(bits, mib.saturating_mul(MIB))?;
+    Ok(bits)
+}
+
+/// `admin init-fs --boot PATH`: a boot partition image (bare FAT or an MBR disk with one) must be a size
+/// the boot path supports. The FAT kind and size come from the volume's boot sector. A mounted directory
+/// is checked through statvfs: at most 2 GiB of data clusters.
+pub fn check_boot_volume(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        let st = rustix::fs::statvfs(path)
+            .with_context(|| format!("cannot statvfs the boot partition {}", path.display()))?;
+        let bytes = st.f_blocks.saturating_mul(st.f_frsize);
+        if bytes > BOOT_MAX_MIB * MIB {
+            bail!(
+                "{}: {}",
+                path.display(),
+                BootSizeError::OutOfRange { bits: 32, bytes }
+            );
+        }
+        return Ok(());
+    }
+    let mut f = std::fs::File::open(path)
+        .with_context(|| format!("cannot open the boot partition {}", path.display()))?;
+    let mut storage = bootfs::FileStorage(f.try_clone()?);
+    let (start, _) = bootfs::find_fat(&mut storage)
+        .with_context(|| format!("{}: no FAT boot partition", path.display()))?;
+    let mut sector = [0u8; 512];
+    f.seek(SeekFrom::Start(start))?;
+    f.read_exact(&mut sector)
+        .with_context(|| format!("{}: cannot read the FAT boot sector", path.display()))?;
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([sector[o], sector[o + 1]]));
+    let bps = u16_at(11);
+    let total = match u16_at(19) {
+        0 => u64::from(u32::from_le_bytes([
+            sector[32], sector[33], sector[34], sector[35],
+        ])),
+        n => n,
+    };
+    // FAT32 has no 16-bit FAT size (BPB_FATSz16 = 0).
+    let bits = if u16_at(22) == 0 { 32 } else { 16 };
+    check_boot_size(bits, total * bps).with_context(|| path.display().to_string())?;
+    Ok(())
+}
+
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd
         .output()
@@ -58,8 +145,9 @@ pub fn build(
 ) -> Result<DeploymentId> {
     let info = board::lookup(&opts.board)
         .ok_or_else(|| anyhow!("unknown board profile {:?}", opts.board))?;
-    if opts.boot_mib < 4 || opts.root_mib < 8 {
-        bail!("boot partition needs at least 4 MiB and root at least 8 MiB");
+    fat_bits_for(opts.boot_mib).context("--boot-size")?;
+    if opts.root_mib < 8 {
+        bail!("--root-size: the root partition needs at least 8 MiB");
     }
     let work = PathBuf::from(format!("{}.work", output.display()));
     let _ = std::fs::remove_dir_all(&work);
@@ -81,10 +169,10 @@ fn build_in(
     verbs::os_init(&sysroot, &opts.os)?;
 
     let boot_img = work.join("boot.img");
-    let fat = if opts.boot_mib <= 256 { "16" } else { "32" };
+    let fat = fat_bits_for(opts.boot_mib)?.to_string();
     run(
         Command::new("mkfs.vfat")
-            .args(["-F", fat, "-n", "BOOT", "-C"])
+            .args(["-F", &fat, "-n", "BOOT", "-C"])
             .arg(&boot_img)
             .arg((opts.boot_mib * 1024).to_string()),
         "mkfs.vfat",
@@ -179,4 +267,76 @@ fn build_in(
     drop(disk);
     std::fs::rename(&tmp, output).with_context(|| format!("cannot write {}", output.display()))?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_sizes_fat16_from_16_fat32_from_33_both_to_2_gib() {
+        assert_eq!(fat_bits_for(16), Ok(16));
+        assert_eq!(fat_bits_for(256), Ok(16));
+        assert_eq!(fat_bits_for(257), Ok(32));
+        assert_eq!(fat_bits_for(2048), Ok(32));
+        assert_eq!(
+            fat_bits_for(15),
+            Err(BootSizeError::OutOfRange {
+                bits: 16,
+                bytes: 15 * MIB
+            })
+        );
+        assert_eq!(
+            fat_bits_for(2049),
+            Err(BootSizeError::OutOfRange {
+                bits: 32,
+                bytes: 2049 * MIB
+            })
+        );
+        assert!(check_boot_size(32, 33 * MIB).is_ok());
+        assert_eq!(
+            check_boot_size(32, 32 * MIB),
+            Err(BootSizeError::OutOfRange {
+                bits: 32,
+                bytes: 32 * MIB
+            })
+        );
+        assert_eq!(
+            fat_bits_for(4).unwrap_err().to_string(),
+            "a FAT16 boot partition of 4194304 bytes is outside the supported sizes (FAT16 from 16 MiB, \
+             FAT32 from 33 MiB, both up to 2048 MiB): make it 16..2048 MiB"
+        );
+    }
+
+    fn mkfs(dir: &Path, bits: u32, kib: u64) -> PathBuf {
+        let img = dir.join(format!("fat{bits}-{kib}.img"));
+        run(
+            Command::new("mkfs.vfat")
+                .args(["-F", &bits.to_string(), "-C"])
+                .arg(&img)
+                .arg(kib.to_string()),
+            "mkfs.vfat",
+        )
+        .unwrap();
+        img
+    }
+
+    #[test]
+    fn init_fs_boot_checks_the_volume_in_its_boot_sector() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_boot_volume(&mkfs(dir.path(), 16, 16 * 1024)).is_ok());
+        assert!(check_boot_volume(&mkfs(dir.path(), 32, 33 * 1024)).is_ok());
+        assert!(check_boot_volume(&mkfs(dir.path(), 32, 2048 * 1024)).is_ok());
+        for (bits, kib) in [(16, 15 * 1024), (32, 2049 * 1024)] {
+            let err = check_boot_volume(&mkfs(dir.path(), bits, kib)).unwrap_err();
+            // mkfs.vfat rounds the volume down to whole tracks: the size is the boot sector's.
+            match err.downcast_ref::<BootSizeError>() {
+                Some(&BootSizeError::OutOfRange { bits: b, bytes }) => {
+                    assert_eq!(b, bits);
+                    assert!(bytes <= kib * 1024 && bytes + MIB > kib * 1024, "{err:#}");
+                }
+                None => panic!("{err:#}"),
+            }
+        }
+    }
 }

@@ -168,15 +168,15 @@ impl UBoot {
 
 /// The bytes of `len` at `addr` in RAM, read-only.
 pub fn ram(addr: u32, len: u32) -> &'static [u8] {
-    // SAFETY: the caller passes a region of DDR reserved for this purpose by the board profile (the
-    // partition copy the script just read), which nothing else writes while the agent runs.
+    // SAFETY: the caller passes a region of DDR reserved by the board profile (the scratch area's small
+    // files, a load region), which the script filled before `go` and nothing writes while the agent runs.
     unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len as usize) }
 }
 
 /// The bytes of `len` at `addr` in RAM, writable.
 pub fn ram_mut(addr: u32, len: u32) -> &'static mut [u8] {
-    // SAFETY: the caller passes disjoint regions of DDR reserved by the board profile (load addresses,
-    // scratch), checked disjoint by the board crate's tests; each is handed out once per run.
+    // SAFETY: the caller passes the env-out room of the scratch area, disjoint from every other region
+    // handed out (checked by the board crate's tests); it is handed out once per run.
     unsafe { core::slice::from_raw_parts_mut(addr as usize as *mut u8, len as usize) }
 }
 
