@@ -258,7 +258,22 @@ fn s1_network_upgrade_on_the_device_reboots_into_v2_which_marks_itself_good() {
     let mut dev = networked_device("s1", &srv_repo);
     set_stable(&srv_repo, &r.v2);
     let server = BuildServer::start(&srv_repo);
-    dev.put_job(&upgrade_job(false));
+    // A local edit of /etc made on the device before the upgrade (a file the OS does not ship) must be in
+    // v2's /etc (ostree's 3-way merge); the job left for v2's boot prints it.
+    let job = upgrade_job(false).replacen(
+        "echo 'atomboot-guest: upgrade: start'\n",
+        "echo kept-across-the-upgrade > /etc/atomboot-local-edit\n\
+         echo 'atomboot-guest: upgrade: start'\n",
+        1,
+    );
+    let job = job.replacen(
+        "rm -f /boot/atomboot-job.sh; sync;",
+        "printf 'exec > /dev/console 2>&1\\necho \"atomboot-guest: etc-check: $(cat /etc/atomboot-local-edit)\"\\n' \
+         > /boot/atomboot-job.sh; sync;",
+        1,
+    );
+    assert!(job.contains("etc-check") && job.contains("atomboot-local-edit\n"), "{job}");
+    dev.put_job(&job);
     let opts = MachineOptions {
         server_port: Some(server.port()),
         ..Default::default()
@@ -294,6 +309,7 @@ fn s1_network_upgrade_on_the_device_reboots_into_v2_which_marks_itself_good() {
         "atomboot-guest: health=ok",
         "atomboot-guest: mark-good: atomboot admin mark-good rc=0",
         "atomboot-guest: status: last boot: slot primary reason update on trial;",
+        "atomboot-guest: etc-check: kept-across-the-upgrade",
     ] {
         assert!(b[1].contains(line), "boot 2 lacks {line:?}:\n{}", b[1]);
     }
