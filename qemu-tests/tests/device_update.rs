@@ -272,7 +272,10 @@ fn s1_network_upgrade_on_the_device_reboots_into_v2_which_marks_itself_good() {
          > /boot/atomboot-job.sh; sync;",
         1,
     );
-    assert!(job.contains("etc-check") && job.contains("atomboot-local-edit\n"), "{job}");
+    assert!(
+        job.contains("etc-check") && job.contains("atomboot-local-edit\n"),
+        "{job}"
+    );
     dev.put_job(&job);
     let opts = MachineOptions {
         server_port: Some(server.port()),
