@@ -42,6 +42,9 @@ rustup target list --installed | grep -q '^armv7-unknown-linux-gnueabihf$' \
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^rust-src' \
   || rustup component add rust-src --toolchain nightly
+# fmt and clippy of the U-Boot application (.ci/run) run on nightly (build-std).
+rustup component list --installed --toolchain nightly 2>/dev/null | grep -q '^clippy' \
+  || rustup component add clippy rustfmt --toolchain nightly
 # The fuzz targets (fuzz/): cargo-fuzz; the tests replay their seeds (fuzz/replay.sh).
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
 # The signing interop tests (host-tools/tests/sign_interop.rs) need an ostree with ed25519, which Debian's

@@ -6,6 +6,7 @@
 //! (`load`, `boot`, `fail`). Returns 0 when a step was set, 1 on bad arguments, 2 on an ABI mismatch.
 #![no_std]
 #![no_main]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod uboot;
 
@@ -85,15 +86,27 @@ impl Env for UEnv<'_> {
     }
 }
 
-fn region(range: (u32, u32)) -> Region<'static, [u8]> {
+/// A board load region, read-only.
+///
+/// # Safety
+/// As [`uboot::ram`]: the region must be mapped and not borrowed mutably while the result lives.
+unsafe fn region(range: (u32, u32)) -> Region<'static, [u8]> {
     Region {
         addr: range.0,
-        bytes: uboot::ram(range.0, range.1),
+        // SAFETY: the caller's guarantee.
+        bytes: unsafe { uboot::ram(range.0, range.1) },
     }
 }
 
+/// The entry point (`_start` jumps here once per `go`, .bss zeroed): the one place that turns U-Boot's
+/// arguments and the board's RAM regions into safe values, each region handed out once.
+///
+/// # Safety
+/// Called only by `_start` with the `argc`/`argv` U-Boot's `go` passed, on the board this agent was
+/// built for (its RAM regions as the board profile describes them).
 #[no_mangle]
-pub extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
+#[allow(unsafe_code)]
+pub unsafe extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
     let ub = match UBoot::find() {
         Ok(ub) => ub,
         Err(_) => return 2,
@@ -101,7 +114,8 @@ pub extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
     let mut console = UConsole(&ub);
     let clock = UClock(&ub);
     let mut env = UEnv(&ub);
-    let step = uboot::arg(argc, argv, 1);
+    // SAFETY: `go` passes U-Boot's argc/argv to the application unchanged.
+    let step = unsafe { uboot::arg(argc, argv, 1) };
     boot_agent::report::say(
         &mut console,
         format_args!(
@@ -112,14 +126,20 @@ pub extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
             step.unwrap_or("?")
         ),
     );
-    let small = BOARD.small_files().map(|(_, addr, room)| uboot::ram(addr, room));
     let (out_addr, out_room) = BOARD.env_out();
-    let mut mem = Memory {
-        small,
-        env_out: (out_addr, uboot::ram_mut(out_addr, out_room)),
-        kernel: region(BOARD.kernel),
-        ramdisk: region(BOARD.ramdisk),
-        fdt: region(BOARD.fdt),
+    // SAFETY: the board profile's regions are mapped DDR, pairwise disjoint and clear of U-Boot and the
+    // agent (board/tests/agent_layout.rs checks both boards); the script wrote them before `go` and nothing
+    // writes them while the agent runs; each is handed out here once, and only env_out mutably.
+    let mut mem = unsafe {
+        Memory {
+            small: BOARD
+                .small_files()
+                .map(|(_, addr, room)| uboot::ram(addr, room)),
+            env_out: (out_addr, uboot::ram_mut(out_addr, out_room)),
+            kernel: region(BOARD.kernel),
+            ramdisk: region(BOARD.ramdisk),
+            fdt: region(BOARD.fdt),
+        }
     };
     match step {
         Some("decide") => {

@@ -61,9 +61,13 @@ fn gd() -> usize {
     value
 }
 
-fn read_word(addr: usize) -> usize {
-    // SAFETY: only called on addresses inside U-Boot's global data or inside a candidate table that lies in
-    // U-Boot's own malloc/monitor area of RAM (checked by the caller), which is mapped and readable.
+/// One word of RAM.
+///
+/// # Safety
+/// `addr` must be word-aligned, mapped and readable: inside U-Boot's global data, or inside U-Boot's own
+/// malloc/monitor area of RAM.
+unsafe fn read_word(addr: usize) -> usize {
+    // SAFETY: the caller guarantees `addr` is aligned, mapped and readable.
     unsafe { core::ptr::read_volatile(addr as *const usize) }
 }
 
@@ -72,22 +76,30 @@ impl UBoot {
     /// first entries all point into U-Boot's code [relocaddr, relocaddr + mon_len).
     pub fn find() -> Result<UBoot, AbiError> {
         let gd = gd();
-        if gd == 0 || gd % 4 != 0 || read_word(gd + GD_NEW_GD) != gd {
+        // SAFETY: r9 holds U-Boot's gd while an application runs (U-Boot's ARM32 ABI); a non-null, aligned
+        // gd is U-Boot's global data, mapped and readable, and GD_NEW_GD lies inside it.
+        if gd == 0 || !gd.is_multiple_of(4) || unsafe { read_word(gd + GD_NEW_GD) } != gd {
             return Err(AbiError::NoGd);
         }
-        let reloc = read_word(gd + GD_RELOCADDR);
-        let mon_len = read_word(gd + GD_MON_LEN);
+        // SAFETY: gd was confirmed above (it points to itself at GD_NEW_GD); these fields lie inside it.
+        let (reloc, mon_len) =
+            unsafe { (read_word(gd + GD_RELOCADDR), read_word(gd + GD_MON_LEN)) };
         let code = reloc..reloc.saturating_add(mon_len);
         // The table itself is malloc'ed just below the relocated monitor.
         let table_area = reloc.saturating_sub(64 << 20)..reloc.saturating_add(mon_len);
         let looks_like_table = |p: usize| {
-            p % 4 == 0
+            p.is_multiple_of(4)
                 && table_area.contains(&p)
-                && (0..=SLOT_ENV_SET).all(|slot| code.contains(&read_word(p + slot * 4)))
+                && (0..=SLOT_ENV_SET).all(|slot| {
+                    // SAFETY: `p` is aligned and inside U-Boot's malloc/monitor area (checked just above),
+                    // which is mapped RAM; the table's first slots lie there too.
+                    code.contains(&unsafe { read_word(p + slot * 4) })
+                })
         };
         let candidates = KNOWN_JT_OFFSETS.into_iter().chain((84..=200).step_by(4));
         for offset in candidates {
-            let p = read_word(gd + offset);
+            // SAFETY: every candidate offset (84..=200) lies inside U-Boot's global data.
+            let p = unsafe { read_word(gd + offset) };
             if looks_like_table(p) {
                 let uboot = UBoot {
                     jt: p as *const usize,
@@ -167,29 +179,39 @@ impl UBoot {
 }
 
 /// The bytes of `len` at `addr` in RAM, read-only.
-pub fn ram(addr: u32, len: u32) -> &'static [u8] {
-    // SAFETY: the caller passes a region of DDR reserved by the board profile (the scratch area's small
-    // files, a load region), which the script filled before `go` and nothing writes while the agent runs.
+///
+/// # Safety
+/// `addr..addr + len` must be mapped RAM that nothing writes while the returned slice lives, and no
+/// `&mut` to any of it may exist meanwhile.
+pub unsafe fn ram(addr: u32, len: u32) -> &'static [u8] {
+    // SAFETY: the caller guarantees the region is mapped, not written and not borrowed mutably.
     unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len as usize) }
 }
 
 /// The bytes of `len` at `addr` in RAM, writable.
-pub fn ram_mut(addr: u32, len: u32) -> &'static mut [u8] {
-    // SAFETY: the caller passes the env-out room of the scratch area, disjoint from every other region
-    // handed out (checked by the board crate's tests); it is handed out once per run.
+///
+/// # Safety
+/// `addr..addr + len` must be mapped RAM, disjoint from every other slice handed out while the returned
+/// one lives, and this region may be handed out only once per run.
+pub unsafe fn ram_mut(addr: u32, len: u32) -> &'static mut [u8] {
+    // SAFETY: the caller guarantees the region is mapped, disjoint from every other slice, and unique.
     unsafe { core::slice::from_raw_parts_mut(addr as usize as *mut u8, len as usize) }
 }
 
 /// The n-th argument of `go` (argv[0] is the address itself).
-pub fn arg(argc: i32, argv: *const *const u8, n: usize) -> Option<&'static str> {
+///
+/// # Safety
+/// `argv` must be U-Boot's argument vector of `argc` entries (each null or a NUL-terminated string that
+/// lives for the command), or null.
+pub unsafe fn arg(argc: i32, argv: *const *const u8, n: usize) -> Option<&'static str> {
     if n >= usize::try_from(argc).ok()? || argv.is_null() {
         return None;
     }
-    // SAFETY: U-Boot passes argc valid pointers in argv, each a NUL-terminated string living for the command.
+    // SAFETY: the caller guarantees argv has argc entries, and n < argc.
     let p = unsafe { *argv.add(n) };
     if p.is_null() {
         return None;
     }
-    // SAFETY: see above.
+    // SAFETY: the caller guarantees each non-null entry is a NUL-terminated string living for the command.
     unsafe { core::ffi::CStr::from_ptr(p.cast()) }.to_str().ok()
 }
