@@ -54,7 +54,7 @@ fn setup(
     let sysroot = dir.join("sysroot");
     let boot = if boot_is_image {
         let img = dir.join("boot.img");
-        fat_image(&img, 4096);
+        fat_image(&img, 16 * 1024);
         img
     } else {
         let d = dir.join("bootdir");

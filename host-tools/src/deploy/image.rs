@@ -86,9 +86,18 @@ pub fn fat_bits_for(mib: u64) -> Result<u32, BootSizeError> {
 
 /// `admin init-fs --boot PATH`: a boot partition image (bare FAT or an MBR disk with one) must be a size
 /// the boot path supports. The FAT kind and size come from the volume's boot sector. A mounted directory
-/// is checked through statvfs: at most 2 GiB of data clusters.
+/// on a FAT file system (the device's own /boot) is checked through statvfs: at most 2 GiB of data clusters;
+/// a directory on another file system (a staging tree, a test) has no FAT size to check.
 pub fn check_boot_volume(path: &Path) -> Result<()> {
     if path.is_dir() {
+        // MSDOS_SUPER_MAGIC: vfat and msdos mounts.
+        const FAT_MAGIC: i64 = 0x4d44;
+        let fs = rustix::fs::statfs(path)
+            .with_context(|| format!("cannot statfs the boot partition {}", path.display()))?;
+        #[allow(clippy::unnecessary_cast)]
+        if fs.f_type as i64 != FAT_MAGIC {
+            return Ok(());
+        }
         let st = rustix::fs::statvfs(path)
             .with_context(|| format!("cannot statvfs the boot partition {}", path.display()))?;
         let bytes = st.f_blocks.saturating_mul(st.f_frsize);
