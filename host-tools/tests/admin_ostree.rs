@@ -47,7 +47,7 @@ fn deploy_and_upgrade_from_ostree_repositories() {
     let d = dir.path();
     let sysroot = d.join("sysroot");
     let boot = d.join("boot.img");
-    fat_image(&boot, 4096);
+    fat_image(&boot, 16 * 1024);
     let out = Command::new(env!("CARGO_BIN_EXE_atomboot"))
         .args(["admin", "--board", "am335x", "--boot"])
         .arg(&boot)

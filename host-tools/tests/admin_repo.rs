@@ -83,7 +83,7 @@ fn deploy_and_upgrade_from_the_in_house_repository() {
 
     let sysroot = d.join("sysroot");
     let boot = d.join("boot.img");
-    fat_image(&boot, 4096);
+    fat_image(&boot, 16 * 1024);
     ok(
         &["admin", "--board", "am335x", "--boot"],
         &[&boot, Path::new("init-fs"), &sysroot],

@@ -104,7 +104,7 @@ fn deployments_are_hard_links_of_the_sysroot_repository() {
         sysroot: d.join("sysroot"),
         boot: d.join("boot.img"),
     };
-    fat_image(&dev.boot, 4096);
+    fat_image(&dev.boot, 16 * 1024);
     run(
         &["admin", "--board", "am335x", "--boot"],
         &[&dev.boot, Path::new("init-fs"), &dev.sysroot],
@@ -212,7 +212,7 @@ fn deploy_verify_refuses_a_damaged_object() {
         sysroot: d.join("sysroot"),
         boot: d.join("boot.img"),
     };
-    fat_image(&dev.boot, 4096);
+    fat_image(&dev.boot, 16 * 1024);
     run(
         &["admin", "--board", "am335x", "--boot"],
         &[&dev.boot, Path::new("init-fs"), &dev.sysroot],

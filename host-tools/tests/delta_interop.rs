@@ -726,7 +726,7 @@ fn admin_upgrade_pulls_through_a_delta() {
     let c1 = commit(1, 6000);
     let sysroot = d.join("sysroot");
     let boot = d.join("boot.img");
-    common::fat_image(&boot, 4096);
+    common::fat_image(&boot, 16 * 1024);
     let run = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_atomboot"))
             .args([

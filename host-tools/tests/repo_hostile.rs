@@ -371,7 +371,8 @@ fn deep_gvariant_in_summary_and_commit_metadata_is_refused_without_a_crash() {
         "nesting deeper than 128 levels",
     );
     clean(&s.dst);
-    fs::write(s.srv.join("summary"), b"").unwrap();
+    // The server drops its summary (a pull then resolves refs from refs/heads and finds no deltas).
+    fs::remove_file(s.srv.join("summary")).unwrap();
     // The same summary read locally.
     fs::write(s.dst.join("summary"), &summary).unwrap();
     fails_with(

@@ -591,7 +591,7 @@ fn admin_deploys_only_verified_commits_even_with_force() {
     .to_string();
     let sysroot = d.join("sysroot");
     let boot = d.join("boot.img");
-    fat_image(&boot, 4096);
+    fat_image(&boot, 16 * 1024);
     ok(
         "atomboot",
         &[
