@@ -221,6 +221,14 @@ impl Source {
     }
 
     /// A commit object (checked against its checksum) and its detached metadata, if any; nothing stored.
+    /// A commit's detached metadata (`.commitmeta`), when the source has one.
+    pub fn fetch_detached(&self, c: &Checksum) -> Result<Option<Vec<u8>>, RepoError> {
+        match self {
+            Source::Local(s) => crate::sign::ops::read_detached(s, c),
+            _ => self.fetch_optional(&Source::meta_rel(c, ObjectType::CommitMeta)),
+        }
+    }
+
     pub fn fetch_commit(&self, c: &Checksum) -> Result<(Vec<u8>, Option<Vec<u8>>), RepoError> {
         let (data, detached) = match self {
             Source::Local(s) => (
@@ -609,10 +617,16 @@ pub fn pull_resolved_depth(
     src.check_mode()?;
     let mut detached = Vec::new();
     for (_, c) in resolved {
-        let (data, meta) = src.fetch_commit(c)?;
-        if let Some(t) = trust {
-            t.check_commit(c, &data, meta.as_deref())?;
-        }
+        // Checked first when the remote asks for signatures; otherwise the commit object comes with the
+        // walk below (or from a static delta, when the server keeps only the delta).
+        let meta = match trust {
+            Some(t) if t.commit_keys.is_some() => {
+                let (data, meta) = src.fetch_commit(c)?;
+                t.check_commit(c, &data, meta.as_deref())?;
+                meta
+            }
+            _ => src.fetch_detached(c)?,
+        };
         detached.push(meta);
     }
     // Shared: prune (exclusive) waits until this pull's objects are named by its refs.
