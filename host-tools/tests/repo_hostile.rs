@@ -805,6 +805,13 @@ fn cycles_in_a_corrupted_repo_end_with_an_error() {
     )
     .unwrap();
     fails_with(&r, &["ls", "-R", "main"], "contains itself");
+    // Checkout stops too, at ostree's recursion limit, and writes nothing outside its destination.
+    let dest = t.path().join("co");
+    fails_with(
+        &r,
+        &["checkout", "main", dest.to_str().unwrap()],
+        "deeper than 256 levels",
+    );
 }
 
 #[test]

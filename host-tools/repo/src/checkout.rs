@@ -40,6 +40,9 @@ pub struct CheckoutOptions {
     pub copy_dirs: &'static [&'static str],
 }
 
+/// How deep a checkout goes before it calls the tree corrupt (ostree's OSTREE_MAX_RECURSION).
+const MAX_DEPTH: usize = 256;
+
 fn err(p: &Path, what: &str, e: io::Error) -> RepoError {
     RepoError::Io {
         path: p.to_path_buf(),
@@ -193,7 +196,16 @@ impl Checkout<'_> {
     fn run(&self, root: Dir) -> Result<(), RepoError> {
         let mut level = vec![root];
         let mut above: Vec<Dir> = Vec::new();
+        let mut depth = 0usize;
         loop {
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(RepoError::Corrupt(format!(
+                    "{}: the tree is deeper than {MAX_DEPTH} levels (a dirtree that contains itself?); \
+                     run fsck",
+                    level.first().map(|d| d.path.display().to_string()).unwrap_or_default()
+                )));
+            }
             above.par_iter().try_for_each(|d| self.finish_dir(d))?;
             let files: Vec<(usize, &str, &Checksum)> = level
                 .iter()
