@@ -2,10 +2,11 @@
 //! `upgrade_available=1` each boot adds one to `bootcount`; once `bootcount` exceeds `bootlimit` the fallback
 //! boots (U-Boot would run `altbootcmd`). Normal boots (`upgrade_available` not 1) change nothing.
 
+use uenv::counter_names as names;
 use uenv::env_block::EnvBlock;
 
 /// `bootlimit` when the variable is absent or not a number.
-pub const DEFAULT_BOOTLIMIT: u32 = 3;
+pub use uenv::counter_names::DEFAULT_BOOTLIMIT;
 
 /// The counters as read from the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +44,10 @@ impl Counters {
     /// Reads the counters from an environment block.
     pub fn from_env(env: &EnvBlock<'_>) -> Counters {
         Counters {
-            bootcount: decimal(env.get_str("bootcount")).unwrap_or(0),
-            bootlimit: decimal(env.get_str("bootlimit")).unwrap_or(DEFAULT_BOOTLIMIT),
-            upgrade_available: env.get_str("upgrade_available") == Some("1"),
-            rolled_back: env.get_str("atomboot_rollback") == Some("1"),
+            bootcount: decimal(env.get_str(names::BOOTCOUNT)).unwrap_or(0),
+            bootlimit: decimal(env.get_str(names::BOOTLIMIT)).unwrap_or(DEFAULT_BOOTLIMIT),
+            upgrade_available: env.get_str(names::UPGRADE_AVAILABLE) == Some("1"),
+            rolled_back: env.get_str(names::ROLLBACK) == Some("1"),
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct SmallFiles<'m> {
 }
 
 /// The env pair's file names in the partition root (U-Boot's ENV_FAT_FILE and ENV_FAT_FILE_REDUND).
-pub const ENV_FILES: [&str; 2] = ["uboot.env", "uboot-redund.env"];
+pub use uenv::counter_names::ENV_FILES;
 
 /// Why this entry boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use crate::vars::{
 use crate::verify::{fits, load_bound, verify_loaded, VerifyError};
 use core::fmt::Write;
 use uenv::boot_config::{Entry, FileRole, Slot};
+use uenv::counter_names as names;
 use uenv::env_block::{self, FlagScheme, Header, Which};
 
 /// One region of RAM: its address (for the script) and its bytes (for the agent).
@@ -111,7 +112,7 @@ fn ask_load(env: &mut dyn Env, mem: &Memory<'_>, slot: Slot, entry: &Entry<'_>) 
 fn fail(env: &mut dyn Env, console: &mut dyn Console, failure: Failure) -> Step {
     say(console, format_args!("{failure}"));
     say(console, format_args!("nothing verified: refusing to boot"));
-    env.set("atomboot_reason", format_args!("{failure}"));
+    env.set(names::REASON, format_args!("{failure}"));
     env.set(STEP, format_args!("{}", Step::Fail.name()));
     Step::Fail
 }
@@ -405,7 +406,7 @@ fn finish(
         let want_rollback = decision.after.rolled_back || record_failure;
         let counters_changed = decision.after != before;
         let record_changed = (record_failure || decision.limit_exceeded)
-            && (c.block.get_str("atomboot_reason") != Some(reason_text.as_str())
+            && (c.block.get_str(names::REASON) != Some(reason_text.as_str())
                 || !before.rolled_back);
         if !(counters_changed || record_changed) {
             return None;
@@ -429,17 +430,17 @@ fn finish(
         let mut count: heapless::String<12> = heapless::String::new();
         let _ = write!(count, "{}", decision.after.bootcount);
         let ours: [(&[u8], &[u8]); 3] = [
-            (b"bootcount", count.as_bytes()),
+            (names::BOOTCOUNT.as_bytes(), count.as_bytes()),
             (
-                b"atomboot_rollback",
+                names::ROLLBACK.as_bytes(),
                 if want_rollback { b"1" } else { b"0" },
             ),
             (
-                b"atomboot_reason",
+                names::REASON.as_bytes(),
                 if record_failure || decision.limit_exceeded {
                     reason_text.as_bytes()
                 } else {
-                    c.block.get(b"atomboot_reason").unwrap_or(b"")
+                    c.block.get(names::REASON.as_bytes()).unwrap_or(b"")
                 },
             ),
         ];
@@ -483,7 +484,7 @@ fn finish(
 
     env.set("bootargs", format_args!("{bootargs}"));
     env.set("atomboot_slot", format_args!("{}", slot.name()));
-    env.set("atomboot_reason", format_args!("{reason}"));
+    env.set(names::REASON, format_args!("{reason}"));
     env.set(
         "atomboot_kernel_addr",
         format_args!("{:#x}", mem.kernel.addr),

@@ -157,7 +157,7 @@ pub unsafe extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
             );
             env.set("atomboot_step", format_args!("fail"));
             env.set(
-                "atomboot_reason",
+                uenv::counter_names::REASON,
                 format_args!("bad arguments to the agent"),
             );
             1
