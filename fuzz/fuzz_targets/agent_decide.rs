@@ -15,7 +15,9 @@ fn raw_files(data: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = base_files().to_vec();
     let mut rest = data;
     for f in files.iter_mut().take(4) {
-        let Some((len, tail)) = rest.split_first_chunk::<2>() else { break };
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            break;
+        };
         let n = (u16::from_le_bytes(*len) as usize).min(tail.len());
         f.1 = tail[..n].to_vec();
         rest = &tail[n..];
@@ -55,7 +57,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut board = Board::new();
     let mut env = MapEnv::default();
-    let end = run(&mut env, &mut MemFiles(files), &mut board.buffers(), &mut Quiet, &Zero);
+    let end = run(
+        &mut env,
+        &mut MemFiles(files),
+        &mut board.buffers(),
+        &mut Quiet,
+        &Zero,
+    );
     if let End::Boot(plan) = end {
         board.check_boot(&env, plan.slot);
     }

@@ -9,7 +9,9 @@ mod agent_sim;
 
 use agent_sim::*;
 use boot_agent::script::{go_decide, go_verify, load_named, load_small};
-use boot_agent::vars::{file_vars, parse_hex_u32, parse_slot, FailedRecord, FAILED, SMALL_BYTES, STEP, TRY};
+use boot_agent::vars::{
+    file_vars, parse_hex_u32, parse_slot, FailedRecord, FAILED, SMALL_BYTES, STEP, TRY,
+};
 use boot_agent::{Env, Verified};
 use libfuzzer_sys::fuzz_target;
 use uenv::boot_config::FileRole;
@@ -38,7 +40,9 @@ fn tamper(env: &mut MapEnv, edits: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&when, edits)) = data.split_first() else { return };
+    let Some((&when, edits)) = data.split_first() else {
+        return;
+    };
     if let Ok(text) = std::str::from_utf8(edits) {
         let _ = parse_hex_u32(text);
         let _ = parse_slot(text);
@@ -51,7 +55,12 @@ fuzz_target!(|data: &[u8]| {
     let mut files = MemFiles(base_files().to_vec());
     if when % 8 == 7 {
         // A corrupt primary kernel: the fallback path and its record get exercised.
-        files.0.iter_mut().find(|f| f.0.ends_with("vmlinuz") && f.1.len() == 3000).unwrap().1[10] ^= 1;
+        files
+            .0
+            .iter_mut()
+            .find(|f| f.0.ends_with("vmlinuz") && f.1.len() == 3000)
+            .unwrap()
+            .1[10] ^= 1;
     }
     let mut bufs = board.buffers();
     load_small(&mut env, &mut files, &mut bufs);

@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
             let Ok(sb) = Superblock::parse(sb) else {
                 return;
             };
-            let objects = sb.parts.first().map(|h| h.objects.clone()).unwrap_or_default();
+            let objects = sb
+                .parts
+                .first()
+                .map(|h| h.objects.clone())
+                .unwrap_or_default();
             if let Ok(payload) = part::decode(p, None, "part 0") {
                 if let Ok((builds, _)) = apply::plan(&objects, &payload) {
                     for b in builds {

@@ -7,7 +7,11 @@ use uenv::env_block::{read, read_redundant, write, FlagScheme, Header, Layout};
 fuzz_target!(|data: &[u8]| {
     let _ = read(data, Layout::Single);
     let half = data.len() / 2;
-    let _ = read_redundant(Some(&data[..half]), Some(&data[half..]), FlagScheme::Incrementing);
+    let _ = read_redundant(
+        Some(&data[..half]),
+        Some(&data[half..]),
+        FlagScheme::Incrementing,
+    );
     let _ = read_redundant(Some(&data[..half]), None, FlagScheme::Boolean);
     // Same data with a correct CRC.
     let mut fixed = uenv::crc32(data).to_le_bytes().to_vec();
@@ -17,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
         let mut out = vec![0u8; fixed.len() + 1];
         if write(&mut out, Header::Single, vars.iter().copied()).is_ok() {
             let (back, _) = read(&out, Layout::Single).expect("what we write reads");
-            assert!(back.vars().map(|v| (v.name, v.value)).eq(vars.iter().copied()));
+            assert!(back
+                .vars()
+                .map(|v| (v.name, v.value))
+                .eq(vars.iter().copied()));
         }
     }
 });

@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
         }
         2 => {
             if let Ok(m) = DirMeta::parse_object(bytes) {
-                assert_eq!(m.mode & 0o170000, 0o040000, "a dirmeta object is a directory's");
+                assert_eq!(
+                    m.mode & 0o170000,
+                    0o040000,
+                    "a dirmeta object is a directory's"
+                );
                 assert_eq!(m.mode & !0o177777, 0, "no bits beyond S_IFMT | 07777");
             }
             if let Ok(m) = DirMeta::parse(bytes) {
@@ -58,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
             }
             let size = u64::from(u16::from_le_bytes([bytes[0], bytes[1]]));
             let mut out = Vec::new();
-            if ExactInflate::new(&bytes[2..], size).read_to_end(&mut out).is_ok() {
+            if ExactInflate::new(&bytes[2..], size)
+                .read_to_end(&mut out)
+                .is_ok()
+            {
                 assert_eq!(out.len() as u64, size);
             }
         }

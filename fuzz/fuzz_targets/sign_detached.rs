@@ -16,5 +16,11 @@ fuzz_target!(|data: &[u8]| {
     }
     // A fixed, valid public key (RFC 8032 test 1).
     let key = PublicKey::from_base64("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=").expect("key");
-    let _ = verify(&Signed::Commit("fuzz".into()), "fuzz", b"commit", Some(data), &[key]);
+    let _ = verify(
+        &Signed::Commit("fuzz".into()),
+        "fuzz",
+        b"commit",
+        Some(data),
+        &[key],
+    );
 });

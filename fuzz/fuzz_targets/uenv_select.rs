@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use uenv::boot_config::{parse, plan_write, render, select, LOADER_FILE_SIZE};
 
 fuzz_target!(|data: &[u8]| {
-    let split = data.first().map_or(0, |&b| usize::from(b) * data.len() / 256);
+    let split = data
+        .first()
+        .map_or(0, |&b| usize::from(b) * data.len() / 256);
     let (a, b) = data.split_at(split.min(data.len()));
     let flags = data.last().copied().unwrap_or(0);
     let copy0 = (flags & 1 == 0).then_some(a);

@@ -113,11 +113,17 @@ fn serve(root: PathBuf) -> Server {
     s
 }
 
+/// The `atomboot` under test: this build's, or the one `ATOMBOOT_BIN` names (to run the suite against an
+/// older build and see each test fail before its fix).
+fn atomboot_bin() -> String {
+    std::env::var("ATOMBOOT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_atomboot").to_string())
+}
+
 fn run(prog: &str, repo: &Path, args: &[&str]) -> (bool, String, String) {
     let p = if prog == "atomboot" {
-        env!("CARGO_BIN_EXE_atomboot")
+        atomboot_bin()
     } else {
-        prog
+        prog.to_string()
     };
     let o = Command::new(p)
         .arg(format!("--repo={}", repo.display()))
@@ -142,7 +148,7 @@ fn ok(prog: &str, repo: &Path, args: &[&str]) -> String {
 fn fails_with(repo: &Path, args: &[&str], needle: &str) -> String {
     let o = Command::new("timeout")
         .arg("120")
-        .arg(env!("CARGO_BIN_EXE_atomboot"))
+        .arg(atomboot_bin())
         .arg(format!("--repo={}", repo.display()))
         .args(args)
         .output()
@@ -619,7 +625,7 @@ fn a_killed_pull_resumes_from_its_staging_directory() {
     );
     s.server.filez_served.store(0, Ordering::SeqCst);
     s.server.stall_filez_after.store(20, Ordering::SeqCst);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+    let mut child = Command::new(atomboot_bin())
         .arg(format!("--repo={}", s.dst.display()))
         .args(["pull", "origin", "big"])
         .stdout(Stdio::null())
@@ -678,7 +684,7 @@ fn prune_racing_pull_never_leaves_a_broken_ref() {
         // The objects stay but nothing names them: the pull finds them present, prune wants them gone.
         ok("atomboot", &s.dst, &["refs", "--delete", "origin:good"]);
         let spawn = |args: &[&str]| {
-            Command::new(env!("CARGO_BIN_EXE_atomboot"))
+            Command::new(atomboot_bin())
                 .arg(format!("--repo={}", s.dst.display()))
                 .args(args)
                 .stdout(Stdio::null())
@@ -734,7 +740,7 @@ fn pull_memory_does_not_grow_with_the_width_of_a_level() {
         let branch = format!("wide{width}");
         put_commit(&s.srv, &branch, rt, s.good.root_meta);
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+        let mut child = Command::new(atomboot_bin())
             .arg(format!("--repo={}", s.dst.display()))
             .args(["pull", "origin", &branch])
             .stdout(Stdio::null())
