@@ -23,8 +23,39 @@ pub enum Type {
     Variant,
     Array(Box<Type>),
     Maybe(Box<Type>),
-    Tuple(Vec<Type>),
-    DictEntry(Box<Type>, Box<Type>),
+    Tuple(Members),
+    /// `{kv}`: the key and value types, as [`Members`] of two.
+    DictEntry(Members),
+}
+
+/// The member types of a tuple or dict entry, with their alignment and fixed size computed once when the
+/// type is built: the parser asks for them at every level and every element, and recomputing them walks the
+/// whole member type each time (a hostile signature of many members nested 128 deep then costs
+/// members x depth^2 per value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Members {
+    types: Vec<Type>,
+    alignment: usize,
+    fixed_size: Option<usize>,
+}
+
+impl Members {
+    pub fn new(types: Vec<Type>) -> Members {
+        let alignment = types.iter().map(Type::alignment).max().unwrap_or(1);
+        let fixed_size = fixed_tuple_size(&types);
+        Members {
+            types,
+            alignment,
+            fixed_size,
+        }
+    }
+}
+
+impl std::ops::Deref for Members {
+    type Target = [Type];
+    fn deref(&self) -> &[Type] {
+        &self.types
+    }
 }
 
 /// Errors from parsing a type signature or serialised data.
@@ -46,6 +77,11 @@ pub enum GvError {
 pub const MAX_DEPTH: usize = 128;
 
 impl Type {
+    /// The empty tuple `()`.
+    pub fn unit() -> Type {
+        Type::Tuple(Members::new(Vec::new()))
+    }
+
     /// Parses a complete type signature such as `(a{sv}aya(say)sstayay)`.
     pub fn parse(sig: &str) -> Result<Type, GvError> {
         let bytes = sig.as_bytes();
@@ -63,8 +99,9 @@ impl Type {
     pub fn depth(&self) -> usize {
         match self {
             Type::Array(e) | Type::Maybe(e) => 1 + e.depth(),
-            Type::Tuple(items) => 1 + items.iter().map(Type::depth).max().unwrap_or(0),
-            Type::DictEntry(k, v) => 1 + k.depth().max(v.depth()),
+            Type::Tuple(items) | Type::DictEntry(items) => {
+                1 + items.iter().map(Type::depth).max().unwrap_or(0)
+            }
             _ => 0,
         }
     }
@@ -106,7 +143,7 @@ impl Type {
                 let mut items = Vec::new();
                 loop {
                     if *b.get(p).ok_or(SigError::Bad)? == b')' {
-                        return Ok((Type::Tuple(items), p + 1));
+                        return Ok((Type::Tuple(Members::new(items)), p + 1));
                     }
                     let (t, np) = Self::parse_one(b, p, d)?;
                     items.push(t);
@@ -119,7 +156,7 @@ impl Type {
                 if *b.get(p).ok_or(SigError::Bad)? != b'}' {
                     return Err(SigError::Bad);
                 }
-                Ok((Type::DictEntry(Box::new(k), Box::new(v)), p + 1))
+                Ok((Type::DictEntry(Members::new(vec![k, v])), p + 1))
             }
             _ => Err(SigError::Bad),
         }
@@ -133,8 +170,7 @@ impl Type {
             Type::I32 | Type::U32 => 4,
             Type::I64 | Type::U64 | Type::Double | Type::Variant => 8,
             Type::Array(e) | Type::Maybe(e) => e.alignment(),
-            Type::Tuple(items) => items.iter().map(Type::alignment).max().unwrap_or(1),
-            Type::DictEntry(k, v) => k.alignment().max(v.alignment()),
+            Type::Tuple(m) | Type::DictEntry(m) => m.alignment,
         }
     }
 
@@ -146,8 +182,7 @@ impl Type {
             Type::I32 | Type::U32 => Some(4),
             Type::I64 | Type::U64 | Type::Double => Some(8),
             Type::Str(_) | Type::Variant | Type::Array(_) | Type::Maybe(_) => None,
-            Type::Tuple(items) => fixed_tuple_size(items),
-            Type::DictEntry(k, v) => fixed_tuple_size(&[(**k).clone(), (**v).clone()]),
+            Type::Tuple(m) | Type::DictEntry(m) => m.fixed_size,
         }
     }
 }
@@ -189,12 +224,18 @@ impl fmt::Display for Type {
             Type::Maybe(e) => write!(f, "m{e}"),
             Type::Tuple(items) => {
                 f.write_str("(")?;
-                for t in items {
+                for t in items.iter() {
                     write!(f, "{t}")?;
                 }
                 f.write_str(")")
             }
-            Type::DictEntry(k, v) => write!(f, "{{{k}{v}}}"),
+            Type::DictEntry(m) => {
+                f.write_str("{")?;
+                for t in m.iter() {
+                    write!(f, "{t}")?;
+                }
+                f.write_str("}")
+            }
         }
     }
 }
@@ -317,12 +358,9 @@ fn ser(t: &Type, v: &Value, out: &mut Vec<u8>) -> Result<(), GvError> {
             }
         }
         (Type::Tuple(types), Value::Tuple(vals)) => ser_tuple(t, types, vals, out)?,
-        (Type::DictEntry(kt, vt), Value::DictEntry(k, val)) => ser_tuple(
-            t,
-            &[(**kt).clone(), (**vt).clone()],
-            &[(**k).clone(), (**val).clone()],
-            out,
-        )?,
+        (Type::DictEntry(m), Value::DictEntry(k, val)) => {
+            ser_tuple(t, m, &[(**k).clone(), (**val).clone()], out)?
+        }
         _ => return Err(mismatch(t)),
     }
     Ok(())
@@ -428,8 +466,8 @@ fn parse_at(t: &Type, b: &[u8], depth: usize) -> Result<Value, GvError> {
             }
         }
         Type::Tuple(types) => Value::Tuple(parse_tuple(t, types, b, inner)?),
-        Type::DictEntry(k, v) => {
-            let mut vals = parse_tuple(t, &[(**k).clone(), (**v).clone()], b, inner)?;
+        Type::DictEntry(m) => {
+            let mut vals = parse_tuple(t, m, b, inner)?;
             let val = vals.pop().ok_or_else(|| bad("dict entry"))?;
             let key = vals.pop().ok_or_else(|| bad("dict entry"))?;
             Value::DictEntry(Box::new(key), Box::new(val))
@@ -537,6 +575,37 @@ pub fn parse_str(b: &[u8]) -> Result<&str, GvError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A type 127 tuples deep whose innermost tuple holds 20,000 bytes, and an array of 50 values of it: the
+    /// layout of each member is looked up, not recomputed by walking the member type again at every level
+    /// and element (which made this take minutes).
+    #[test]
+    fn wide_and_deep_fixed_tuples_parse_with_their_cached_layout() {
+        let depth = 127;
+        let width = 20_000;
+        let sig = format!(
+            "a{}{}{}",
+            "(".repeat(depth),
+            "y".repeat(width),
+            ")".repeat(depth)
+        );
+        let t = Type::parse(&sig).unwrap();
+        let Type::Array(e) = &t else { unreachable!() };
+        assert_eq!((e.alignment(), e.fixed_size()), (1, Some(width)));
+        let data = vec![7u8; width * 50];
+        let Value::Array(items) = parse(&t, &data).unwrap() else {
+            panic!("not an array")
+        };
+        assert_eq!(items.len(), 50);
+        assert_eq!(
+            (
+                Type::parse("(yt)").unwrap().fixed_size(),
+                Type::parse("{ty}").unwrap().alignment()
+            ),
+            (Some(16), 8)
+        );
+        assert_eq!(Type::parse("(ys)").unwrap().fixed_size(), None);
+    }
 
     #[test]
     fn empty_dirtree_is_one_nul_byte() {

@@ -98,7 +98,7 @@ pub const ARCHIVE_HEADER_SIG: &str = "(tuuuusa(ayay))";
 
 fn ty(sig: &str) -> Type {
     // The signatures above are constants and valid; parse cannot fail for them.
-    Type::parse(sig).unwrap_or(Type::Tuple(Vec::new()))
+    Type::parse(sig).unwrap_or_else(|_| Type::unit())
 }
 
 fn xattrs_value(x: &Xattrs) -> Value {

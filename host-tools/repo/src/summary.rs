@@ -77,7 +77,7 @@ pub fn build(
                 )
             })
             .collect();
-        let t = Type::parse("a{sv}").unwrap_or(Type::Tuple(vec![]));
+        let t = Type::parse("a{sv}").unwrap_or_else(|_| Type::unit());
         meta.push(entry(STATIC_DELTAS, t, Value::Array(items)));
     }
     meta.extend([
@@ -102,7 +102,7 @@ pub fn build(
             Value::Bool(true),
         ),
     ]);
-    let t = Type::parse(SUMMARY_SIG).unwrap_or(Type::Tuple(vec![]));
+    let t = Type::parse(SUMMARY_SIG).unwrap_or_else(|_| Type::unit());
     gvariant::serialize(
         &t,
         &Value::Tuple(vec![Value::Array(items), Value::Array(meta)]),

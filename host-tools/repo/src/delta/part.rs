@@ -31,7 +31,7 @@ pub struct Payload {
 
 fn ty() -> Type {
     // A constant, valid signature.
-    Type::parse(PAYLOAD_SIG).unwrap_or(Type::Tuple(Vec::new()))
+    Type::parse(PAYLOAD_SIG).unwrap_or_else(|_| Type::unit())
 }
 
 fn xattrs_value(x: &Xattrs) -> Value {

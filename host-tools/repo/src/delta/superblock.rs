@@ -90,7 +90,7 @@ pub struct Superblock {
 
 fn ty(sig: &str) -> Type {
     // The signatures of this module are constants and valid.
-    Type::parse(sig).unwrap_or(Type::Tuple(Vec::new()))
+    Type::parse(sig).unwrap_or_else(|_| Type::unit())
 }
 
 fn entry(k: &str, t: Type, v: Value) -> Value {
