@@ -13,7 +13,12 @@ use libfuzzer_sys::fuzz_target;
 /// Signature characters, chosen by the low 4 bits of an input byte.
 const SIG_CHARS: &[u8; 16] = b"aam((){}ysvutbdx";
 
-/// One character per byte; with the high bit set, repeated 4^((byte >> 4) & 7) times (up to 16,384).
+/// Longest signature generated: far beyond GLib's 128 levels (and the 25,000 that aborted a pull), short
+/// enough that each run parses it in well under a millisecond.
+const MAX_SIG: usize = 32 * 1024;
+
+/// One character per byte; with the high bit set, repeated 4^((byte >> 4) & 7) times (up to 16,384); at
+/// most [`MAX_SIG`] characters in all.
 fn signature(bytes: &[u8]) -> Vec<u8> {
     let mut sig = Vec::new();
     for &b in bytes {
@@ -23,7 +28,10 @@ fn signature(bytes: &[u8]) -> Vec<u8> {
         } else {
             1
         };
-        sig.extend(std::iter::repeat_n(c, n));
+        sig.extend(std::iter::repeat_n(c, n.min(MAX_SIG - sig.len())));
+        if sig.len() == MAX_SIG {
+            break;
+        }
     }
     sig
 }
