@@ -687,3 +687,134 @@ proptest! {
         }
     }
 }
+
+/// `admin deploy` of a signed commit stores its proof beside the boot files as `proof-<commit>` and names
+/// it in the loader copy (`atomboot_proof`); the proof verifies with the vendor key and the deployed boot
+/// files pass its content check. The fallback keeps its own key. An unsigned commit gets neither.
+#[test]
+fn admin_deploy_writes_the_proof_of_a_signed_commit_and_names_it() {
+    let f = fixture("quiet\n");
+    let d = f._dir.path();
+    let sysroot = d.join("sysroot");
+    let boot = d.join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    let s = sysroot.to_str().unwrap();
+    let b = boot.to_str().unwrap();
+    let r = format!("--repo={}", f.repo_path.display());
+    atomboot(&["admin", "--boot", b, "init-fs", s]);
+    let admin = |args: &[&str]| {
+        let mut a = vec!["admin", "--sysroot", s, "--boot", b, &r];
+        a.extend_from_slice(args);
+        atomboot(&a)
+    };
+    admin(&["os-init", "atom"]);
+    // An unsigned second commit (another kernel), deployed first: no proof, no key.
+    let tree2 = d.join("tree2");
+    make_tree(&tree2, b"unsigned kernel", "quiet\n");
+    let unsigned = commit(&f.repo_path, &tree2);
+    admin(&["deploy", "--force", &unsigned.to_hex()]);
+    admin(&["deploy", "--force", &f.commit.to_hex()]);
+
+    let read_loader = || {
+        let l0 = std::fs::read(boot.join("loader.0/uEnv.txt")).unwrap();
+        let l1 = std::fs::read(boot.join("loader.1/uEnv.txt")).unwrap();
+        (l0, l1)
+    };
+    let (l0, l1) = read_loader();
+    let sel = uenv::boot_config::select(Some(&l0), Some(&l1)).unwrap();
+    let primary = sel.config.primary;
+    let proof_path = primary.proof.expect("signed default names its proof");
+    let kernel_path = primary.kernel.path;
+    let dir = kernel_path.rsplit_once('/').unwrap().0;
+    assert_eq!(proof_path, format!("{dir}/proof-{}", f.commit.to_hex()));
+    let text = String::from_utf8_lossy(if sel.copy.index() == 0 { &l0 } else { &l1 }).into_owned();
+    assert!(
+        text.contains(&format!("\natomboot_proof={proof_path}\n")),
+        "{text}"
+    );
+    let fallback = sel
+        .config
+        .fallback
+        .expect("the unsigned commit is the fallback");
+    assert_eq!(fallback.proof, None);
+    assert!(!text.contains("atomboot_proof2="), "{text}");
+
+    let stored = std::fs::read(boot.join(proof_path.trim_start_matches('/'))).unwrap();
+    assert_eq!(stored, proof::build(&f.repo, &f.commit, None).unwrap());
+    let request = Request {
+        ramdisk: primary.ramdisk.is_some(),
+        fdt: primary.fdt.is_some(),
+    };
+    let e = boot_proof::verify(&stored, &[pk(VENDOR_SEED)], request).unwrap();
+    for (role, file) in [
+        (Role::Kernel, Some(primary.kernel)),
+        (Role::Ramdisk, primary.ramdisk),
+        (Role::Fdt, primary.fdt),
+    ] {
+        let file = file.unwrap();
+        let bytes = std::fs::read(boot.join(file.path.trim_start_matches('/'))).unwrap();
+        e.file(role).unwrap().verify(&bytes).unwrap();
+    }
+    // The signed kargs and the loader's bootargs make the signed command line.
+    let mut out = [0u8; 1024];
+    let line = cmdline::build(&e, primary.bootargs, &["console="], &mut out).unwrap();
+    assert!(line.starts_with(&format!(
+        "ostree=/ostree/deploy/atom/deploy/{}.0 quiet",
+        f.commit.to_hex()
+    )));
+
+    // Deployed again (a second deployment of the same commit, same boot files): the same directory and
+    // proof; both entries name it.
+    admin(&["deploy", "--force", &f.commit.to_hex()]);
+    let (l0, l1) = read_loader();
+    let sel = uenv::boot_config::select(Some(&l0), Some(&l1)).unwrap();
+    assert_eq!(sel.config.primary.proof, Some(proof_path));
+    assert_eq!(sel.config.fallback.and_then(|f| f.proof), Some(proof_path));
+    assert!(boot.join(proof_path.trim_start_matches('/')).is_file());
+}
+
+/// A signed commit without the kargs file is deployed (with a warning naming why) but gets no proof.
+#[test]
+fn admin_deploy_of_a_signed_commit_without_kargs_warns_and_names_no_proof() {
+    let f = fixture("");
+    let d = f._dir.path();
+    let tree = d.join("tree-nokargs");
+    make_tree(&tree, b"kernel", "");
+    std::fs::remove_dir_all(tree.join("usr/lib/atomboot")).unwrap();
+    let c = commit(&f.repo_path, &tree);
+    sign_commit(&f.repo, &c);
+    let sysroot = d.join("sysroot");
+    let boot = d.join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    let (s, b) = (sysroot.to_str().unwrap(), boot.to_str().unwrap());
+    let r = format!("--repo={}", f.repo_path.display());
+    atomboot(&["admin", "--boot", b, "init-fs", s]);
+    atomboot(&["admin", "--sysroot", s, "--boot", b, &r, "os-init", "atom"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+        .args([
+            "admin",
+            "--sysroot",
+            s,
+            "--boot",
+            b,
+            &r,
+            "deploy",
+            "--force",
+        ])
+        .arg(c.to_hex())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "commit {} has no usr/lib/atomboot/kargs",
+            c.to_hex()
+        )) && err.contains("an agent built in signed mode will refuse it"),
+        "{err}"
+    );
+    let l0 = std::fs::read(boot.join("loader.0/uEnv.txt")).unwrap();
+    let l1 = std::fs::read(boot.join("loader.1/uEnv.txt")).unwrap();
+    let sel = uenv::boot_config::select(Some(&l0), Some(&l1)).unwrap();
+    assert_eq!(sel.config.primary.proof, None);
+}

@@ -164,6 +164,7 @@ impl Disk {
                 size: f.len() as u32,
             }),
             bootargs: &primary.bootargs,
+            proof: None,
         };
         let f_entry = match (fallback, &fb) {
             (Some(d), Some((k, r, f))) => Some(Entry {
@@ -183,6 +184,7 @@ impl Disk {
                     size: x.len() as u32,
                 }),
                 bootargs: &d.bootargs,
+                proof: None,
             }),
             _ => None,
         };
