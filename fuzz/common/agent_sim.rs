@@ -175,6 +175,7 @@ impl Board {
             kernel: &mut self.kernel,
             ramdisk: &mut self.ramdisk,
             fdt: &mut self.fdt,
+            proof: &mut [],
         }
     }
 

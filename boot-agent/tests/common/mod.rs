@@ -386,6 +386,7 @@ pub fn boot_with(partition: &[u8], kernel_room: usize) -> Outcome {
         kernel: &mut kernel,
         ramdisk: &mut ramdisk,
         fdt: &mut fdt,
+        proof: &mut [],
     };
     let end = script::run(&mut env, &mut files, &mut bufs, &mut log, &clock);
     let mut sizes = (0, None, None);
