@@ -266,6 +266,7 @@ impl Policy for Signed<'_> {
                 say(console, format_args!("REFUSED {slot}: {e}"));
                 (FileRole::Kernel, VerifyError::Cmdline)
             })?;
+        say(console, format_args!("command line {slot}: {line}"));
         let mut out = Cmdline::new();
         out.push_str(line)
             .map_err(|_| (FileRole::Kernel, VerifyError::Cmdline))?;
