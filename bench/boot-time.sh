@@ -151,6 +151,7 @@ if len(starts) != boots:
 rows = {"agent": [], "stock": []}
 nread = {"agent": [], "stock": []}
 phases = []
+calls = []
 for n, s0 in enumerate(starts):
     end = starts[n + 1] if n + 1 < len(starts) else len(c.text)
     seg = c.text[s0:end]
@@ -168,6 +169,7 @@ for n, s0 in enumerate(starts):
         ret = [c.time_at(s0 + m.start()) for m in re.finditer(r"^## Application terminated", seg, re.M)]
         agent = sum(b - a for a, b in zip(go, ret))
         phases.append((go[0] - t0, agent, (t1 - t0) - (go[0] - t0) - agent))
+        calls.append([b - a for a, b in zip(go, ret)])
 ms = lambda x: 1000 * x
 print("boot-time [%s]: U-Boot start -> 'Starting kernel', %d boots of each, alternating (ms)" % (label, len(rows["agent"])))
 for kind in ("agent", "stock"):
@@ -180,6 +182,8 @@ print("  bytes read per boot (QEMU info blockstats, median; boot.scr included): 
       " difference %+d" % (ra, rs, ra - rs))
 print("  atomboot boot, median per phase (ms): start->first go %.0f, agent (decide + verify) %.0f,"
       " the rest (loading the entry's files, bootz) %.0f" % tuple(med([ms(p[i]) for p in phases]) for i in range(3)))
+print("  agent calls, median (ms): decide %.0f, verify %.0f (host clock, console output included)"
+      % (med([ms(x[0]) for x in calls]), med([ms(x[-1]) for x in calls])))
 # The agent's own clock (U-Boot's get_timer) for its steps, skipping the warm-up boot.
 for what, pat in (("signature + chain walk", r"chain to every boot file checked in (\d+) ms"),
                   ("hashing the kernel", r"^atomboot: verified \w+ kernel .* in (\d+) ms"),
