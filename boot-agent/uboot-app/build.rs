@@ -8,7 +8,7 @@ use std::io::Write;
 fn base64(text: &str) -> Option<Vec<u8>> {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let t = text.trim_end_matches('=');
-    if text.len() % 4 != 0 || text.len() - t.len() > 2 {
+    if !text.len().is_multiple_of(4) || text.len() - t.len() > 2 {
         return None;
     }
     let mut bits = 0u32;
@@ -28,19 +28,17 @@ fn base64(text: &str) -> Option<Vec<u8>> {
 
 /// The keys of the key file at `path`, as Rust source.
 fn keys_source(path: &str) -> String {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("ATOMBOOT_AGENT_KEYS={path}: {e}"));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("ATOMBOOT_AGENT_KEYS={path}: {e}"));
     let mut keys = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
-        let key = base64(line)
-            .filter(|k| k.len() == 32)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{path}:{}: not a base64 ed25519 public key (32 bytes); one key a line",
-                    i + 1
-                )
-            });
+        let key = base64(line).filter(|k| k.len() == 32).unwrap_or_else(|| {
+            panic!(
+                "{path}:{}: not a base64 ed25519 public key (32 bytes); one key a line",
+                i + 1
+            )
+        });
         keys.push(key);
     }
     assert!(!keys.is_empty(), "{path}: no public key in it");
