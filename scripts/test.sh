@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The U-Boot application for both boards (the board and QEMU tests use them).
-bash scripts/build-agent.sh qemu-virt
-bash scripts/build-agent.sh am335x
+# The U-Boot application for both boards, unsigned and signed with the tests' vendor key (the board and
+# QEMU tests use them).
+for board in qemu-virt am335x; do
+  bash scripts/build-agent.sh $board
+  bash scripts/build-agent.sh $board --signed qemu-tests/assets/test-vendor.pub
+done
 cargo test --workspace --locked
 bash fuzz/replay.sh

@@ -9,13 +9,14 @@ setenv atomboot_loader0_bytes
 setenv atomboot_loader1_bytes
 setenv atomboot_env0_bytes
 setenv atomboot_env1_bytes
-fatload mmc 0:1 0x8c000000 atomboot-agent.bin 0x10000
+fatload mmc 0:1 0x8c000000 atomboot-agent.bin 0x20000
 if fatload mmc 0:1 0x8c100000 loader.0/uEnv.txt 0x2000; then setenv atomboot_loader0_bytes ${filesize}; fi
 if fatload mmc 0:1 0x8c102000 loader.1/uEnv.txt 0x2000; then setenv atomboot_loader1_bytes ${filesize}; fi
 if fatload mmc 0:1 0x8c110000 uboot.env 0x10000; then setenv atomboot_env0_bytes ${filesize}; fi
 if fatload mmc 0:1 0x8c120000 uboot-redund.env 0x10000; then setenv atomboot_env1_bytes ${filesize}; fi
-# Load the files the agent named (atomboot_*_file, bounded by atomboot_*_max), then let it verify them.
-setenv atomboot_load 'if test -n "${atomboot_kernel_file}"; then if fatload mmc 0:1 ${atomboot_kernel_addr} ${atomboot_kernel_file} ${atomboot_kernel_max}; then setenv atomboot_kernel_bytes ${filesize}; fi; fi; if test -n "${atomboot_ramdisk_file}"; then if fatload mmc 0:1 ${atomboot_ramdisk_addr} ${atomboot_ramdisk_file} ${atomboot_ramdisk_max}; then setenv atomboot_ramdisk_bytes ${filesize}; fi; fi; if test -n "${atomboot_fdt_file}"; then if fatload mmc 0:1 ${atomboot_fdt_load_addr} ${atomboot_fdt_file} ${atomboot_fdt_max}; then setenv atomboot_fdt_bytes ${filesize}; fi; fi; setenv atomboot_step; go 0x8c000000 verify'
+# Load the files the agent named (atomboot_*_file, bounded by atomboot_*_max; the boot proof too when a
+# signed agent names one), then let it verify them.
+setenv atomboot_load 'if test -n "${atomboot_kernel_file}"; then if fatload mmc 0:1 ${atomboot_kernel_addr} ${atomboot_kernel_file} ${atomboot_kernel_max}; then setenv atomboot_kernel_bytes ${filesize}; fi; fi; if test -n "${atomboot_ramdisk_file}"; then if fatload mmc 0:1 ${atomboot_ramdisk_addr} ${atomboot_ramdisk_file} ${atomboot_ramdisk_max}; then setenv atomboot_ramdisk_bytes ${filesize}; fi; fi; if test -n "${atomboot_fdt_file}"; then if fatload mmc 0:1 ${atomboot_fdt_load_addr} ${atomboot_fdt_file} ${atomboot_fdt_max}; then setenv atomboot_fdt_bytes ${filesize}; fi; fi; if test -n "${atomboot_proof_file}"; then if fatload mmc 0:1 ${atomboot_proof_addr} ${atomboot_proof_file} ${atomboot_proof_max}; then setenv atomboot_proof_bytes ${filesize}; fi; fi; setenv atomboot_step; go 0x8c000000 verify'
 go 0x8c000000 decide
 # At most two entries are tried: the one the agent chose, then (when it fails) the other.
 if test "${atomboot_step}" = "load"; then run atomboot_load; fi

@@ -9,7 +9,7 @@ setenv atomboot_loader0_bytes
 setenv atomboot_loader1_bytes
 setenv atomboot_env0_bytes
 setenv atomboot_env1_bytes
-fatload virtio 0:1 0x48000000 atomboot-agent.bin 0x10000
+fatload virtio 0:1 0x48000000 atomboot-agent.bin 0x20000
 if fatload virtio 0:1 0x48100000 loader.0/uEnv.txt 0x2000; then setenv atomboot_loader0_bytes ${filesize}; fi
 if fatload virtio 0:1 0x48102000 loader.1/uEnv.txt 0x2000; then setenv atomboot_loader1_bytes ${filesize}; fi
 if fatload virtio 0:1 0x48110000 uboot.env 0x10000; then setenv atomboot_env0_bytes ${filesize}; fi
@@ -21,8 +21,9 @@ setexpr atomboot_gdflags ${fdtcontroladdr} + 0x100004
 setexpr.l atomboot_flags *${atomboot_gdflags}
 setexpr atomboot_flags ${atomboot_flags} "&" 0xfffffeff
 mw.l ${atomboot_gdflags} ${atomboot_flags}
-# Load the files the agent named (atomboot_*_file, bounded by atomboot_*_max), then let it verify them.
-setenv atomboot_load 'if test -n "${atomboot_kernel_file}"; then if fatload virtio 0:1 ${atomboot_kernel_addr} ${atomboot_kernel_file} ${atomboot_kernel_max}; then setenv atomboot_kernel_bytes ${filesize}; fi; fi; if test -n "${atomboot_ramdisk_file}"; then if fatload virtio 0:1 ${atomboot_ramdisk_addr} ${atomboot_ramdisk_file} ${atomboot_ramdisk_max}; then setenv atomboot_ramdisk_bytes ${filesize}; fi; fi; if test -n "${atomboot_fdt_file}"; then if fatload virtio 0:1 ${atomboot_fdt_load_addr} ${atomboot_fdt_file} ${atomboot_fdt_max}; then setenv atomboot_fdt_bytes ${filesize}; fi; fi; setenv atomboot_step; go 0x48000000 verify'
+# Load the files the agent named (atomboot_*_file, bounded by atomboot_*_max; the boot proof too when a
+# signed agent names one), then let it verify them.
+setenv atomboot_load 'if test -n "${atomboot_kernel_file}"; then if fatload virtio 0:1 ${atomboot_kernel_addr} ${atomboot_kernel_file} ${atomboot_kernel_max}; then setenv atomboot_kernel_bytes ${filesize}; fi; fi; if test -n "${atomboot_ramdisk_file}"; then if fatload virtio 0:1 ${atomboot_ramdisk_addr} ${atomboot_ramdisk_file} ${atomboot_ramdisk_max}; then setenv atomboot_ramdisk_bytes ${filesize}; fi; fi; if test -n "${atomboot_fdt_file}"; then if fatload virtio 0:1 ${atomboot_fdt_load_addr} ${atomboot_fdt_file} ${atomboot_fdt_max}; then setenv atomboot_fdt_bytes ${filesize}; fi; fi; if test -n "${atomboot_proof_file}"; then if fatload virtio 0:1 ${atomboot_proof_addr} ${atomboot_proof_file} ${atomboot_proof_max}; then setenv atomboot_proof_bytes ${filesize}; fi; fi; setenv atomboot_step; go 0x48000000 verify'
 go 0x48000000 decide
 # At most two entries are tried: the one the agent chose, then (when it fails) the other.
 if test "${atomboot_step}" = "load"; then run atomboot_load; fi

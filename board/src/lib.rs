@@ -62,8 +62,11 @@ pub const AM335X: Profile = Profile {
     compatible: &["ti,am33xx"],
 };
 
-/// The most bytes the boot script's `fatload` of atomboot-agent.bin reads (the unsigned agent's limit).
-pub const AGENT_BIN_MAX: u32 = 0x1_0000;
+/// The most bytes the boot script's `fatload` of atomboot-agent.bin reads: the signed agent's limit
+/// (public keys, ed25519 and the proof walk). The unsigned agent stays within [`AGENT_UNSIGNED_MAX`].
+pub const AGENT_BIN_MAX: u32 = 0x2_0000;
+/// The unsigned agent's limit (development boards).
+pub const AGENT_UNSIGNED_MAX: u32 = 0x1_0000;
 
 /// The small files the boot script loads into the scratch area before the agent's first call: (file on
 /// the boot partition, offset in the scratch area, room = the most bytes `fatload` reads). The env block
@@ -76,6 +79,15 @@ pub const SCRATCH_LAYOUT: [(&str, u32, u32); 4] = [
 ];
 /// Offset and room of the env block the agent prepares for the script's `fatwrite`.
 pub const ENV_OUT: (u32, u32) = (0x3_0000, 0x1_0000);
+/// Offset and room of the chosen entry's boot proof in the scratch area (signed mode): the script's
+/// `fatload` of the proof reads at most this many bytes.
+pub const PROOF_AREA: (u32, u32) = (0x4_0000, 0x4_0000);
+
+/// Kernel arguments a signed agent lets the loader copy add unsigned on qemu-virt: the console, and
+/// atomboot's own root and boot partition arguments read by the initramfs (docs/FORMATS.md, "Signed mode").
+pub const QEMU_VIRT_SIGNED_KARGS: &[&str] = &["console=", "atomboot.root=", "atomboot.bootpart="];
+/// The same for am335x.
+pub const AM335X_SIGNED_KARGS: &[&str] = &["console=", "atomboot.root=", "atomboot.bootpart="];
 
 // The agent's bounded fatload fits each profile's agent region.
 const _: () = assert!(AGENT_BIN_MAX <= QEMU_VIRT.agent_max && AGENT_BIN_MAX <= AM335X.agent_max);
@@ -97,6 +109,20 @@ impl Profile {
     /// Address and room of the env block to save.
     pub fn env_out(&self) -> (u32, u32) {
         (self.scratch.0 + ENV_OUT.0, ENV_OUT.1)
+    }
+
+    /// Address and room of the boot proof ([`PROOF_AREA`]).
+    pub fn proof_area(&self) -> (u32, u32) {
+        (self.scratch.0 + PROOF_AREA.0, PROOF_AREA.1)
+    }
+
+    /// The kernel arguments a signed agent allows unsigned on this board (an entry ending in `=` allows
+    /// every word starting with it).
+    pub fn signed_kargs_allow(&self) -> &'static [&'static str] {
+        match self.name {
+            "am335x" => AM335X_SIGNED_KARGS,
+            _ => QEMU_VIRT_SIGNED_KARGS,
+        }
     }
 
     /// The RAM regions the agent uses, named, for overlap checks.
@@ -159,7 +185,7 @@ mod tests {
     #[test]
     fn small_files_fit_the_scratch_area_without_overlap() {
         let [a, b, c, d] = SCRATCH_LAYOUT.map(|(_, o, r)| (o, r));
-        let mut areas = [a, b, c, d, ENV_OUT];
+        let mut areas = [a, b, c, d, ENV_OUT, PROOF_AREA];
         areas.sort();
         for p in ALL {
             assert!(

@@ -1,7 +1,8 @@
-//! Checks the built atomboot-agent for each board (scripts/build-agent.sh makes target/board/<board>/; a
-//! missing build is a failure): its sections lie inside the profile's agent region in DDR, clear of every
-//! load region; the flat binary is at most 64 KiB; no instruction writes r9 (U-Boot's gd); and the boot
-//! script uses the profile's addresses.
+//! Checks the built atomboot-agent for each board, unsigned and signed (scripts/build-agent.sh makes
+//! target/board/<board>/ and, with `--signed KEYFILE`, target/board/<board>-signed/; a missing build is a
+//! failure): its sections lie inside the profile's agent region in DDR, clear of every load region; the flat
+//! binary is at most 64 KiB unsigned and 128 KiB signed (the boot script's bounded `fatload`); no
+//! instruction writes r9 (U-Boot's gd); and the boot script uses the profile's addresses.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,9 +10,15 @@ use std::process::Command;
 fn board_dir(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = root.join("target/board").join(name);
+    let board = name.trim_end_matches("-signed");
+    let how = if board == name {
+        String::new()
+    } else {
+        " --signed qemu-tests/assets/test-vendor.pub".to_string()
+    };
     assert!(
         dir.join("atomboot-agent.elf").exists(),
-        "{} missing: run scripts/build-agent.sh {name}",
+        "{} missing: run scripts/build-agent.sh {board}{how}",
         dir.join("atomboot-agent.elf").display()
     );
     dir
@@ -29,17 +36,27 @@ fn objdump(args: &[&str], elf: &PathBuf) -> String {
 
 #[test]
 fn agent_layout_size_and_registers() {
-    for p in board::ALL {
-        let dir = board_dir(p.name);
+    let builds = board::ALL.into_iter().flat_map(|p| {
+        [
+            (p, p.name.to_string(), board::AGENT_UNSIGNED_MAX),
+            (p, format!("{}-signed", p.name), board::AGENT_BIN_MAX),
+        ]
+    });
+    for (p, build, limit) in builds {
+        let dir = board_dir(&build);
         let elf = dir.join("atomboot-agent.elf");
         let bin = std::fs::metadata(dir.join("atomboot-agent.bin"))
             .unwrap()
             .len();
         assert!(
-            bin <= 64 * 1024,
-            "{}: atomboot-agent.bin is {bin} bytes, over 64 KiB",
-            p.name
+            bin <= u64::from(limit),
+            "{build}: atomboot-agent.bin is {bin} bytes, over {limit} bytes"
         );
+        // The unsigned build labels itself "unsigned" on the console; the signed one has no such label
+        // (and no unsigned check) linked in.
+        let bytes = std::fs::read(dir.join("atomboot-agent.bin")).unwrap();
+        let has_unsigned = bytes.windows(8).any(|w| w == b"unsigned");
+        assert_eq!(has_unsigned, !build.ends_with("-signed"), "{build}");
         let (lo, hi) = (
             u64::from(p.agent_addr),
             u64::from(p.agent_addr) + u64::from(p.agent_max),
@@ -156,6 +173,13 @@ fn boot_scripts_use_the_profile_addresses() {
             );
             assert!(script.contains(&line), "{}: lacks {line:?}", p.name);
         }
+        // The boot proof a signed agent names is loaded bounded by the proof area.
+        let v = boot_agent::vars::PROOF_VARS;
+        let line = format!(
+            "if test -n \"${{{}}}\"; then if fatload {dev} ${{{}}} ${{{}}} ${{{}}}; then setenv {} ${{filesize}}; fi; fi",
+            v.file, v.addr, v.file, v.max, v.bytes
+        );
+        assert!(script.contains(&line), "{}: lacks {line:?}", p.name);
         // Nothing reads the partition raw, and the load-verify step runs at most twice.
         assert!(!script.contains(" read "), "{}: raw block read", p.name);
         assert_eq!(script.matches("run atomboot_load").count(), 2, "{}", p.name);

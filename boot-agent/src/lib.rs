@@ -22,6 +22,7 @@
 
 pub mod counters;
 pub mod plan;
+pub mod policy;
 pub mod report;
 pub mod script;
 pub mod steps;
@@ -29,7 +30,8 @@ pub mod vars;
 pub mod verify;
 
 pub use plan::{Failure, Plan, Reason, SmallFiles, ENV_FILES};
+pub use policy::{Policy, Signed, Unsigned, VerifiedFiles};
 pub use report::{Clock, Console};
-pub use steps::{decide, verify, BootPlan, Memory, Region, Verified};
+pub use steps::{decide, decide_with, verify, verify_with, BootPlan, Memory, Region, Verified};
 pub use uenv::boot_config::Slot;
 pub use vars::{Env, Step};

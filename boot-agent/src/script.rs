@@ -2,9 +2,10 @@
 //! [`decide`] and [`verify`]: what the host's tests, power-cut judges and fuzz targets use to ask "what does
 //! this boot partition boot?" without U-Boot. The agent itself never runs this.
 
+use crate::policy::{Policy, Unsigned};
 use crate::report::{Clock, Console};
-use crate::steps::{decide, verify, BootPlan, Memory, Region, Verified};
-use crate::vars::{file_vars, parse_hex_u32, Env, Step, SMALL_BYTES};
+use crate::steps::{decide_with, verify_with, BootPlan, Memory, Region, Verified};
+use crate::vars::{file_vars, parse_hex_u32, Env, FileVars, Step, PROOF_VARS, SMALL_BYTES};
 use uenv::boot_config::{FileRole, LOADER_PATHS};
 
 /// The small files, in the order of [`SMALL_BYTES`].
@@ -25,7 +26,14 @@ pub trait Files {
 
 /// Addresses the simulated board gives its regions (any distinct values do: the script only passes them
 /// back to name a region).
-pub const HOST_ADDRS: [u32; 4] = [0x1000_0000, 0x2000_0000, 0x3000_0000, 0x4000_0000];
+/// Kernel, ramdisk, fdt, env block, proof.
+pub const HOST_ADDRS: [u32; 5] = [
+    0x1000_0000,
+    0x2000_0000,
+    0x3000_0000,
+    0x4000_0000,
+    0x5000_0000,
+];
 
 /// The RAM of a simulated board.
 pub struct Buffers<'b> {
@@ -39,12 +47,14 @@ pub struct Buffers<'b> {
     pub ramdisk: &'b mut [u8],
     /// Device-tree region.
     pub fdt: &'b mut [u8],
+    /// Where the boot proof is loaded (signed mode; may be empty for the unsigned agent).
+    pub proof: &'b mut [u8],
 }
 
 impl Buffers<'_> {
     fn memory(&mut self) -> Memory<'_> {
         let [a, b, c, d] = &mut self.small;
-        let [k, r, f, e] = HOST_ADDRS;
+        let [k, r, f, e, p] = HOST_ADDRS;
         Memory {
             small: [&**a, &**b, &**c, &**d],
             env_out: (e, &mut *self.env_out),
@@ -60,15 +70,20 @@ impl Buffers<'_> {
                 addr: f,
                 bytes: &*self.fdt,
             },
+            proof: Region {
+                addr: p,
+                bytes: &*self.proof,
+            },
         }
     }
 
     fn region_at(&mut self, addr: u32) -> Option<&mut [u8]> {
-        let [k, r, f, _] = HOST_ADDRS;
+        let [k, r, f, _, p] = HOST_ADDRS;
         match addr {
             a if a == k => Some(&mut *self.kernel),
             a if a == r => Some(&mut *self.ramdisk),
             a if a == f => Some(&mut *self.fdt),
+            a if a == p => Some(&mut *self.proof),
             _ => None,
         }
     }
@@ -100,10 +115,16 @@ pub fn load_small(env: &mut dyn Env, files: &mut dyn Files, bufs: &mut Buffers<'
     }
 }
 
-/// `atomboot_load` without its `go`: each file the agent named, loaded where it says, bounded as it says.
+/// `atomboot_load` without its `go`: each file the agent named (boot files, then the proof), loaded where
+/// it says, bounded as it says.
 pub fn load_named(env: &mut dyn Env, files: &mut dyn Files, bufs: &mut Buffers<'_>) {
-    for role in FileRole::ALL {
-        let v = file_vars(role);
+    let vars: [FileVars; 4] = [
+        file_vars(FileRole::Kernel),
+        file_vars(FileRole::Ramdisk),
+        file_vars(FileRole::Fdt),
+        PROOF_VARS,
+    ];
+    for v in vars {
         let mut pb = [0u8; 300];
         let Some(path) = env.get(v.file, &mut pb).filter(|p| !p.is_empty()) else {
             continue;
@@ -126,22 +147,27 @@ pub fn load_named(env: &mut dyn Env, files: &mut dyn Files, bufs: &mut Buffers<'
 }
 
 /// `go AGENT decide` on the simulated board.
-pub fn go_decide(env: &mut dyn Env, bufs: &mut Buffers<'_>, console: &mut dyn Console) -> Step {
-    decide(env, &bufs.memory(), console)
+pub fn go_decide<P: Policy>(
+    policy: &P,
+    env: &mut dyn Env,
+    bufs: &mut Buffers<'_>,
+    console: &mut dyn Console,
+) -> Step {
+    decide_with(policy, env, &bufs.memory(), console)
 }
 
 /// `go AGENT verify` on the simulated board.
-pub fn go_verify(
+pub fn go_verify<P: Policy>(
+    policy: &P,
     env: &mut dyn Env,
     bufs: &mut Buffers<'_>,
     console: &mut dyn Console,
     clock: &dyn Clock,
 ) -> Verified {
-    verify(env, &mut bufs.memory(), console, clock)
+    verify_with(policy, env, &mut bufs.memory(), console, clock)
 }
 
-/// Runs boot.cmd's steps: load the small files, `go decide`, then at most twice load the named files and
-/// `go verify`.
+/// Runs boot.cmd's steps with the unsigned agent ([`run_with`] [`Unsigned`]).
 pub fn run(
     env: &mut dyn Env,
     files: &mut dyn Files,
@@ -149,13 +175,26 @@ pub fn run(
     console: &mut dyn Console,
     clock: &dyn Clock,
 ) -> End {
+    run_with(&Unsigned, env, files, bufs, console, clock)
+}
+
+/// Runs boot.cmd's steps: load the small files, `go decide`, then at most twice load the named files and
+/// `go verify`, with an agent checking as `policy` does.
+pub fn run_with<P: Policy>(
+    policy: &P,
+    env: &mut dyn Env,
+    files: &mut dyn Files,
+    bufs: &mut Buffers<'_>,
+    console: &mut dyn Console,
+    clock: &dyn Clock,
+) -> End {
     load_small(env, files, bufs);
-    if go_decide(env, bufs, console) != Step::Load {
+    if go_decide(policy, env, bufs, console) != Step::Load {
         return End::Fail;
     }
     for _ in 0..2 {
         load_named(env, files, bufs);
-        match go_verify(env, bufs, console, clock) {
+        match go_verify(policy, env, bufs, console, clock) {
             Verified::Boot(plan) => return End::Boot(plan),
             Verified::LoadOther(_) => continue,
             Verified::Fail(_) => return End::Fail,

@@ -10,11 +10,13 @@
 //! the few variables that carry what happened in between are parsed as hostile input.
 
 use crate::plan::{Failure, Plan, Reason, SmallFiles, ENV_FILES};
+use crate::policy::{Loaded, Policy, Unsigned, VerifiedFiles};
 use crate::report::{say, Clock, Console};
 use crate::vars::{
-    file_vars, parse_hex_u32, parse_slot, Env, FailedRecord, Step, FAILED, SMALL_BYTES, STEP, TRY,
+    file_vars, parse_hex_u32, parse_slot, Env, FailedRecord, Step, FAILED, PROOF_VARS, SMALL_BYTES,
+    STEP, TRY,
 };
-use crate::verify::{fits, load_bound, verify_loaded, VerifyError};
+use crate::verify::{fits, load_bound, VerifyError};
 use core::fmt::Write;
 use uenv::boot_config::{Entry, FileRole, Slot};
 use uenv::counter_names as names;
@@ -41,6 +43,8 @@ pub struct Memory<'m> {
     pub ramdisk: Region<'m, [u8]>,
     /// The device-tree region.
     pub fdt: Region<'m, [u8]>,
+    /// Where the script loads the chosen entry's boot proof (signed mode).
+    pub proof: Region<'m, [u8]>,
 }
 
 impl Memory<'_> {
@@ -74,8 +78,12 @@ fn small_files<'m>(env: &dyn Env, mem: &Memory<'m>) -> SmallFiles<'m> {
     }
 }
 
-/// The first file of `entry` whose declared size does not fit its region.
-fn precheck(entry: &Entry<'_>, mem: &Memory<'_>) -> Result<(), (FileRole, VerifyError)> {
+/// What refuses `entry` before loading: in signed mode no boot proof named; then the first file whose
+/// declared size does not fit its region.
+fn precheck<P: Policy>(entry: &Entry<'_>, mem: &Memory<'_>) -> Result<(), (FileRole, VerifyError)> {
+    if P::NEEDS_PROOF && entry.proof.is_none() {
+        return Err((FileRole::Kernel, VerifyError::NoProof));
+    }
     for role in FileRole::ALL {
         if let Some(file) = entry.file(role) {
             fits(file, mem.region(role).bytes.len()).map_err(|e| (role, e))?;
@@ -84,9 +92,22 @@ fn precheck(entry: &Entry<'_>, mem: &Memory<'_>) -> Result<(), (FileRole, Verify
     Ok(())
 }
 
-/// Sets the variables naming `slot`'s files, clears what an earlier load left, and asks for a load.
-fn ask_load(env: &mut dyn Env, mem: &Memory<'_>, slot: Slot, entry: &Entry<'_>) {
+/// Sets the variables naming `slot`'s files (and, in signed mode, its proof), clears what an earlier load
+/// left, and asks for a load.
+fn ask_load<P: Policy>(env: &mut dyn Env, mem: &Memory<'_>, slot: Slot, entry: &Entry<'_>) {
     env.set(TRY, format_args!("{}", slot.name()));
+    env.set(PROOF_VARS.bytes, format_args!(""));
+    match entry.proof.filter(|_| P::NEEDS_PROOF) {
+        Some(path) => {
+            env.set(PROOF_VARS.file, format_args!("{path}"));
+            env.set(PROOF_VARS.addr, format_args!("{:#x}", mem.proof.addr));
+            env.set(PROOF_VARS.max, format_args!("{:#x}", mem.proof.bytes.len()));
+        }
+        None => {
+            env.set(PROOF_VARS.file, format_args!(""));
+            env.set(PROOF_VARS.max, format_args!(""));
+        }
+    }
     for role in FileRole::ALL {
         let v = file_vars(role);
         let region = mem.region(role);
@@ -125,11 +146,11 @@ struct Order {
 }
 
 impl Order {
-    fn new(plan: &Plan<'_>, mem: &Memory<'_>) -> Order {
+    fn new<P: Policy>(plan: &Plan<'_>, mem: &Memory<'_>) -> Order {
         let slots = plan.order();
         let checks = slots.map(|s| {
             s.and_then(|s| plan.config.entry(s))
-                .map(|e| precheck(e, mem))
+                .map(|e| precheck::<P>(e, mem))
         });
         Order { slots, checks }
     }
@@ -156,15 +177,25 @@ impl Order {
     }
 }
 
-/// Go #1: decides which entry to load and names its files (or gives up). Returns the step set.
+/// Go #1 of the unsigned agent: [`decide_with`] [`Unsigned`].
 pub fn decide(env: &mut dyn Env, mem: &Memory<'_>, console: &mut dyn Console) -> Step {
+    decide_with(&Unsigned, env, mem, console)
+}
+
+/// Go #1: decides which entry to load and names its files (or gives up). Returns the step set.
+pub fn decide_with<P: Policy>(
+    _policy: &P,
+    env: &mut dyn Env,
+    mem: &Memory<'_>,
+    console: &mut dyn Console,
+) -> Step {
     let files = small_files(env, mem);
     let plan = match Plan::derive(files, console) {
         Ok(p) => p,
         Err(f) => return fail(env, console, f),
     };
     env.set(FAILED, format_args!(""));
-    let order = Order::new(&plan, mem);
+    let order = Order::new::<P>(&plan, mem);
     for (slot, check) in order.slots.iter().zip(order.checks) {
         if let (Some(slot), Some(Err((role, e)))) = (slot, check) {
             say(
@@ -185,7 +216,7 @@ pub fn decide(env: &mut dyn Env, mem: &Memory<'_>, console: &mut dyn Console) ->
                 return fail(env, console, Failure::BadState(TRY));
             };
             say(console, format_args!("load {} files", slot.name()));
-            ask_load(env, mem, slot, entry);
+            ask_load::<P>(env, mem, slot, entry);
             Step::Load
         }
         None => {
@@ -196,7 +227,7 @@ pub fn decide(env: &mut dyn Env, mem: &Memory<'_>, console: &mut dyn Console) ->
     }
 }
 
-/// The verified entry, as the script's `bootz` needs it.
+/// The verified entry, as the script's `bootz` needs it. Made only from [`VerifiedFiles`].
 #[derive(Debug)]
 pub struct BootPlan {
     /// The entry booted.
@@ -207,10 +238,20 @@ pub struct BootPlan {
     pub ramdisk_size: Option<u32>,
     /// Bytes of device tree, when the entry has one (else the board's own is used).
     pub fdt_size: Option<u32>,
-    /// The kernel command line: the entry's, plus `atomboot.slot=` and `atomboot.reason=`.
+    /// The kernel command line: the verified entry's ([`VerifiedFiles::cmdline`]), plus `atomboot.slot=`
+    /// and `atomboot.reason=`.
     pub bootargs: heapless::String<1200>,
     /// The env file to overwrite with the block at the start of `Memory::env_out`, and its length.
     pub env_write: Option<(&'static str, usize)>,
+    /// What verified.
+    files: VerifiedFiles,
+}
+
+impl BootPlan {
+    /// The files and command line that verified.
+    pub fn files(&self) -> &VerifiedFiles {
+        &self.files
+    }
 }
 
 /// What [`verify`] did. (No heap in the agent: the plan is returned by value, once per boot.)
@@ -225,66 +266,63 @@ pub enum Verified {
     Fail(Failure),
 }
 
-fn verify_entry(
+#[allow(clippy::too_many_arguments)]
+fn verify_entry<P: Policy>(
+    policy: &P,
     env: &dyn Env,
     mem: &Memory<'_>,
     slot: Slot,
     entry: &Entry<'_>,
     console: &mut dyn Console,
     clock: &dyn Clock,
-) -> Result<[Option<u32>; 3], (FileRole, VerifyError)> {
-    let mut sizes = [None; 3];
-    for (role, size) in FileRole::ALL.into_iter().zip(sizes.iter_mut()) {
-        let Some(file) = entry.file(role) else {
-            continue;
-        };
+) -> Result<VerifiedFiles, (FileRole, VerifyError)> {
+    let count = |name: &str| {
         let mut buf = [0u8; VALUE_ROOM];
-        let loaded = env
-            .get(file_vars(role).bytes, &mut buf)
-            .and_then(parse_hex_u32);
-        let start = clock.now_ms();
-        match verify_loaded(file, mem.region(role).bytes, loaded) {
-            Ok(n) => {
-                let ms = clock.now_ms().wrapping_sub(start);
-                say(
-                    console,
-                    format_args!(
-                        "verified {} {} {} {n} bytes sha256 ok in {ms} ms",
-                        slot.name(),
-                        role.name(),
-                        file.path
-                    ),
-                );
-                *size = Some(n);
-            }
-            Err(e) => {
-                say(
-                    console,
-                    format_args!("FAILED {} {} {}: {e}", slot.name(), role.name(), file.path),
-                );
-                return Err((role, e));
-            }
-        }
-    }
-    Ok(sizes)
+        env.get(name, &mut buf).and_then(parse_hex_u32)
+    };
+    let loaded = FileRole::ALL.map(|role| count(file_vars(role).bytes));
+    let proof = count(PROOF_VARS.bytes)
+        .filter(|_| P::NEEDS_PROOF)
+        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| mem.proof.bytes.get(..n));
+    let files = Loaded {
+        slot,
+        entry,
+        regions: FileRole::ALL.map(|role| mem.region(role).bytes),
+        loaded,
+        proof,
+    };
+    policy.check(&files, console, clock)
 }
 
-/// Go #2: verifies the loaded files of the entry named by `atomboot_try` where they lie. Sets the boot
-/// variables, or names the other entry's files, or gives up; returns what it did.
+/// Go #2 of the unsigned agent: [`verify_with`] [`Unsigned`].
 pub fn verify(
     env: &mut dyn Env,
     mem: &mut Memory<'_>,
     console: &mut dyn Console,
     clock: &dyn Clock,
 ) -> Verified {
-    let step = verify_inner(env, mem, console, clock);
+    verify_with(&Unsigned, env, mem, console, clock)
+}
+
+/// Go #2: verifies the loaded files of the entry named by `atomboot_try` where they lie, as `policy`
+/// checks them. Sets the boot variables, or names the other entry's files, or gives up; returns what it did.
+pub fn verify_with<P: Policy>(
+    policy: &P,
+    env: &mut dyn Env,
+    mem: &mut Memory<'_>,
+    console: &mut dyn Console,
+    clock: &dyn Clock,
+) -> Verified {
+    let step = verify_inner(policy, env, mem, console, clock);
     if let Verified::Fail(f) = step {
         fail(env, console, f);
     }
     step
 }
 
-fn verify_inner(
+fn verify_inner<P: Policy>(
+    policy: &P,
     env: &mut dyn Env,
     mem: &mut Memory<'_>,
     console: &mut dyn Console,
@@ -296,7 +334,7 @@ fn verify_inner(
         Ok(p) => p,
         Err(f) => return Verified::Fail(f),
     };
-    let order = Order::new(&plan, mem);
+    let order = Order::new::<P>(&plan, mem);
     let Some(first) = order.first_ok() else {
         return Verified::Fail(Failure::BadState(TRY));
     };
@@ -321,7 +359,7 @@ fn verify_inner(
         }
     } else if index == 1 && first == 0 {
         match FailedRecord::parse(failed_text) {
-            Some(r) if !matches!(r.error, VerifyError::TooLarge { .. }) => Some((r.role, r.error)),
+            Some(r) if !r.error.before_load() => Some((r.role, r.error)),
             _ => return Verified::Fail(Failure::BadState(FAILED)),
         }
     } else {
@@ -330,8 +368,8 @@ fn verify_inner(
     let Some(entry) = plan.config.entry(tried) else {
         return Verified::Fail(Failure::BadState(TRY));
     };
-    match verify_entry(env, mem, tried, entry, console, clock) {
-        Ok(sizes) => {
+    match verify_entry(policy, env, mem, tried, entry, console, clock) {
+        Ok(files) => {
             let reason = match earlier {
                 Some(e) => Reason::after_failure(plan.preferred, e),
                 None => plan.reason,
@@ -342,10 +380,9 @@ fn verify_inner(
                 mem,
                 &plan,
                 tried,
-                entry,
                 reason,
                 record_failure,
-                sizes,
+                files,
                 console,
             );
             Verified::Boot(boot)
@@ -361,7 +398,7 @@ fn verify_inner(
                         error: e.1,
                     };
                     env.set(FAILED, format_args!("{record}"));
-                    ask_load(env, mem, slot, next_entry);
+                    ask_load::<P>(env, mem, slot, next_entry);
                     Verified::LoadOther(slot)
                 }
                 _ => {
@@ -391,13 +428,12 @@ fn finish(
     mem: &mut Memory<'_>,
     plan: &Plan<'_>,
     slot: Slot,
-    entry: &Entry<'_>,
     reason: Reason,
     record_failure: bool,
-    sizes: [Option<u32>; 3],
+    files: VerifiedFiles,
     console: &mut dyn Console,
 ) -> BootPlan {
-    let [_, ramdisk_size, fdt_size] = sizes;
+    let [_, ramdisk_size, fdt_size] = files.sizes();
     let env_write = plan.env.as_ref().and_then(|c| {
         let before = plan.before;
         let decision = plan.decision;
@@ -476,7 +512,7 @@ fn finish(
     let _ = write!(
         bootargs,
         "{} atomboot.slot={} atomboot.reason={}",
-        entry.bootargs,
+        files.cmdline(),
         slot.name(),
         reason.token()
     );
@@ -525,6 +561,7 @@ fn finish(
         fdt_size,
         bootargs,
         env_write,
+        files,
     }
 }
 

@@ -28,6 +28,16 @@ pub const SMALL_BYTES: [&str; 4] = [
     "atomboot_env1_bytes",
 ];
 
+/// The boot proof's variables (signed mode; the unsigned agent clears the file and its size): the path to
+/// `fatload` (unset: nothing to load), where (hex), the most bytes (hex: the proof area's size), and what
+/// `fatload` read (`${filesize}`).
+pub const PROOF_VARS: FileVars = FileVars {
+    file: "atomboot_proof_file",
+    addr: "atomboot_proof_addr",
+    max: "atomboot_proof_max",
+    bytes: "atomboot_proof_bytes",
+};
+
 /// The per-file variables of one boot file role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileVars {
@@ -134,6 +144,10 @@ impl core::fmt::Display for FailedRecord {
                 write!(f, "{role} size {declared} {actual}")
             }
             VerifyError::TooLarge { size, room } => write!(f, "{role} too-large {size} {room}"),
+            VerifyError::NoProof
+            | VerifyError::Proof(_)
+            | VerifyError::Unproven
+            | VerifyError::Cmdline => write!(f, "{role} {}", self.error.token()),
         }
     }
 }
@@ -164,6 +178,9 @@ impl FailedRecord {
                 size: number()?,
                 room: number()?,
             },
+            "no-proof" => VerifyError::NoProof,
+            "unproven" => VerifyError::Unproven,
+            "cmdline" => VerifyError::Cmdline,
             _ => return None,
         };
         if words.next().is_some() {
@@ -200,6 +217,9 @@ mod tests {
                 size: u32::MAX,
                 room: 0,
             },
+            VerifyError::NoProof,
+            VerifyError::Unproven,
+            VerifyError::Cmdline,
         ] {
             for role in FileRole::ALL {
                 let r = FailedRecord { role, error };
@@ -218,6 +238,8 @@ mod tests {
             "kernel size 99999999999 2",
             "initrd missing",
             "kernel  missing",
+            "kernel unproven x",
+            "kernel proof",
         ] {
             assert_eq!(FailedRecord::parse(bad), None, "{bad:?}");
         }

@@ -1,6 +1,7 @@
 //! Checks of one boot file: before loading, its declared size against its load region; after loading, the
 //! bytes `fatload` read and their SHA-256, where they lie (no copy: what is hashed is what boots).
 
+use boot_proof::ProofError;
 use sha2::{Digest, Sha256};
 use uenv::boot_config::BootFile;
 
@@ -25,6 +26,15 @@ pub enum VerifyError {
     },
     /// Its SHA-256 differs from the loader copy's.
     Checksum,
+    /// Signed mode: the entry names no boot proof (found before loading).
+    NoProof,
+    /// Signed mode: the boot proof, or the file's bytes against it, did not verify (the reason, in the
+    /// call that found it; [`VerifyError::Unproven`] when read back from the failure record).
+    Proof(ProofError),
+    /// Signed mode: not proven by the signed commit (the record of a [`VerifyError::Proof`]).
+    Unproven,
+    /// Signed mode: the loader copy's kernel arguments are not allowed unsigned.
+    Cmdline,
 }
 
 impl core::fmt::Display for VerifyError {
@@ -39,6 +49,14 @@ impl core::fmt::Display for VerifyError {
                 write!(f, "size {actual} but {declared} expected")
             }
             VerifyError::Checksum => f.write_str("SHA-256 mismatch"),
+            VerifyError::NoProof => {
+                f.write_str("no boot proof named: signed mode boots only signed commits")
+            }
+            VerifyError::Proof(e) => write!(f, "not proven by the signed commit: {e}"),
+            VerifyError::Unproven => f.write_str("not proven by the signed commit"),
+            VerifyError::Cmdline => {
+                f.write_str("kernel arguments not signed and not allowed by the board")
+            }
         }
     }
 }
@@ -51,7 +69,16 @@ impl VerifyError {
             VerifyError::NotLoaded => "missing",
             VerifyError::Size { .. } => "size",
             VerifyError::Checksum => "checksum",
+            VerifyError::NoProof => "no-proof",
+            VerifyError::Proof(_) | VerifyError::Unproven => "unproven",
+            VerifyError::Cmdline => "cmdline",
         }
+    }
+
+    /// Found from the loader copy before anything is loaded (so found again by every call, never
+    /// recorded between them).
+    pub fn before_load(&self) -> bool {
+        matches!(self, VerifyError::TooLarge { .. } | VerifyError::NoProof)
     }
 }
 
@@ -81,6 +108,21 @@ pub fn verify_loaded(
     region: &[u8],
     loaded: Option<u32>,
 ) -> Result<u32, VerifyError> {
+    let bytes = loaded_bytes(file, region, loaded)?;
+    let digest: [u8; 32] = Sha256::digest(bytes).into();
+    if digest != file.sha256 {
+        return Err(VerifyError::Checksum);
+    }
+    Ok(file.size)
+}
+
+/// After loading: the file's bytes where they lie, when `loaded` (what `fatload` read; `None`: the load
+/// failed) is the declared size and fits the region.
+pub fn loaded_bytes<'r>(
+    file: &BootFile<'_>,
+    region: &'r [u8],
+    loaded: Option<u32>,
+) -> Result<&'r [u8], VerifyError> {
     fits(file, region.len())?;
     let actual = loaded.ok_or(VerifyError::NotLoaded)?;
     if actual != file.size {
@@ -96,11 +138,7 @@ pub fn verify_loaded(
             size: actual,
             room: u32::try_from(region.len()).unwrap_or(u32::MAX),
         })?;
-    let digest: [u8; 32] = Sha256::digest(bytes).into();
-    if digest != file.sha256 {
-        return Err(VerifyError::Checksum);
-    }
-    Ok(actual)
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use boot_agent::vars::{
     file_vars, parse_hex_u32, parse_slot, FailedRecord, FAILED, SMALL_BYTES, STEP, TRY,
 };
 use boot_agent::verify::VerifyError;
+use boot_agent::Unsigned;
 use boot_agent::{Env, Verified};
 use proptest::prelude::*;
 use uenv::boot_config::{FileRole, Slot};
@@ -71,7 +72,7 @@ fn boot(when: u8, bad_primary: bool, edits: &[(usize, String)]) -> (MapEnv, Boar
         if when == 0 {
             tamper(&mut env);
         }
-        go_decide(&mut env, &mut bufs, &mut Quiet);
+        go_decide(&Unsigned, &mut env, &mut bufs, &mut Quiet);
         if when == 1 {
             tamper(&mut env);
         }
@@ -80,7 +81,7 @@ fn boot(when: u8, bad_primary: bool, edits: &[(usize, String)]) -> (MapEnv, Boar
             if when == 2 + round {
                 tamper(&mut env);
             }
-            match go_verify(&mut env, &mut bufs, &mut Quiet, &Zero) {
+            match go_verify(&Unsigned, &mut env, &mut bufs, &mut Quiet, &Zero) {
                 Verified::Boot(plan) => {
                     booted = Some(plan.slot);
                     break;

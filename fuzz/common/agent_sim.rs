@@ -95,12 +95,14 @@ pub fn base_files() -> &'static [(String, Vec<u8>)] {
             ramdisk: Some(bf(1)),
             fdt: Some(bf(2)),
             bootargs: "ostree=/a",
+            proof: None,
         };
         let b = Entry {
             kernel: bf(3),
             ramdisk: Some(bf(4)),
             fdt: None,
             bootargs: "ostree=/b",
+            proof: None,
         };
         let mut out = Vec::new();
         for (path, generation, primary, fallback) in [
@@ -173,6 +175,7 @@ impl Board {
             kernel: &mut self.kernel,
             ramdisk: &mut self.ramdisk,
             fdt: &mut self.fdt,
+            proof: &mut [],
         }
     }
 

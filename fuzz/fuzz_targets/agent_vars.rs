@@ -12,6 +12,7 @@ use boot_agent::script::{go_decide, go_verify, load_named, load_small};
 use boot_agent::vars::{
     file_vars, parse_hex_u32, parse_slot, FailedRecord, FAILED, SMALL_BYTES, STEP, TRY,
 };
+use boot_agent::Unsigned;
 use boot_agent::{Env, Verified};
 use libfuzzer_sys::fuzz_target;
 use uenv::boot_config::FileRole;
@@ -67,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     if when % 4 == 0 {
         tamper(&mut env, edits);
     }
-    go_decide(&mut env, &mut bufs, &mut Quiet);
+    go_decide(&Unsigned, &mut env, &mut bufs, &mut Quiet);
     if when % 4 == 1 {
         tamper(&mut env, edits);
     }
@@ -80,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
         if when % 4 == 2 + round {
             tamper(&mut env, edits);
         }
-        match go_verify(&mut env, &mut bufs, &mut Quiet, &Zero) {
+        match go_verify(&Unsigned, &mut env, &mut bufs, &mut Quiet, &Zero) {
             Verified::Boot(plan) => {
                 booted = Some(plan.slot);
                 break;

@@ -352,6 +352,7 @@ fn script_boot(
             kernel,
             ramdisk,
             fdt,
+            proof: &mut [],
         };
         let mut console = Lines(Vec::new());
         let mut env = MapEnv::default();

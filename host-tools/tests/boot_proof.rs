@@ -687,3 +687,423 @@ proptest! {
         }
     }
 }
+
+/// `admin deploy` of a signed commit stores its proof beside the boot files as `proof-<commit>` and names
+/// it in the loader copy (`atomboot_proof`); the proof verifies with the vendor key and the deployed boot
+/// files pass its content check. The fallback keeps its own key. An unsigned commit gets neither.
+#[test]
+fn admin_deploy_writes_the_proof_of_a_signed_commit_and_names_it() {
+    let f = fixture("quiet\n");
+    let d = f._dir.path();
+    let sysroot = d.join("sysroot");
+    let boot = d.join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    let s = sysroot.to_str().unwrap();
+    let b = boot.to_str().unwrap();
+    let r = format!("--repo={}", f.repo_path.display());
+    atomboot(&["admin", "--boot", b, "init-fs", s]);
+    let admin = |args: &[&str]| {
+        let mut a = vec!["admin", "--sysroot", s, "--boot", b, &r];
+        a.extend_from_slice(args);
+        atomboot(&a)
+    };
+    admin(&["os-init", "atom"]);
+    // An unsigned second commit (another kernel), deployed first: no proof, no key.
+    let tree2 = d.join("tree2");
+    make_tree(&tree2, b"unsigned kernel", "quiet\n");
+    let unsigned = commit(&f.repo_path, &tree2);
+    admin(&["deploy", "--force", &unsigned.to_hex()]);
+    admin(&["deploy", "--force", &f.commit.to_hex()]);
+
+    let read_loader = || {
+        let l0 = std::fs::read(boot.join("loader.0/uEnv.txt")).unwrap();
+        let l1 = std::fs::read(boot.join("loader.1/uEnv.txt")).unwrap();
+        (l0, l1)
+    };
+    let (l0, l1) = read_loader();
+    let sel = uenv::boot_config::select(Some(&l0), Some(&l1)).unwrap();
+    let primary = sel.config.primary;
+    let proof_path = primary.proof.expect("signed default names its proof");
+    let kernel_path = primary.kernel.path;
+    let dir = kernel_path.rsplit_once('/').unwrap().0;
+    assert_eq!(proof_path, format!("{dir}/proof-{}", f.commit.to_hex()));
+    let text = String::from_utf8_lossy(if sel.copy.index() == 0 { &l0 } else { &l1 }).into_owned();
+    assert!(
+        text.contains(&format!("\natomboot_proof={proof_path}\n")),
+        "{text}"
+    );
+    let fallback = sel
+        .config
+        .fallback
+        .expect("the unsigned commit is the fallback");
+    assert_eq!(fallback.proof, None);
+    assert!(!text.contains("atomboot_proof2="), "{text}");
+
+    let stored = std::fs::read(boot.join(proof_path.trim_start_matches('/'))).unwrap();
+    assert_eq!(stored, proof::build(&f.repo, &f.commit, None).unwrap());
+    let request = Request {
+        ramdisk: primary.ramdisk.is_some(),
+        fdt: primary.fdt.is_some(),
+    };
+    let e = boot_proof::verify(&stored, &[pk(VENDOR_SEED)], request).unwrap();
+    for (role, file) in [
+        (Role::Kernel, Some(primary.kernel)),
+        (Role::Ramdisk, primary.ramdisk),
+        (Role::Fdt, primary.fdt),
+    ] {
+        let file = file.unwrap();
+        let bytes = std::fs::read(boot.join(file.path.trim_start_matches('/'))).unwrap();
+        e.file(role).unwrap().verify(&bytes).unwrap();
+    }
+    // The signed kargs and the loader's bootargs make the signed command line.
+    let mut out = [0u8; 1024];
+    let line = cmdline::build(&e, primary.bootargs, &["console="], &mut out).unwrap();
+    assert!(line.starts_with(&format!(
+        "ostree=/ostree/deploy/atom/deploy/{}.0 quiet",
+        f.commit.to_hex()
+    )));
+
+    // Deployed again (a second deployment of the same commit, same boot files): the same directory and
+    // proof; both entries name it.
+    admin(&["deploy", "--force", &f.commit.to_hex()]);
+    let (l0, l1) = read_loader();
+    let sel = uenv::boot_config::select(Some(&l0), Some(&l1)).unwrap();
+    assert_eq!(sel.config.primary.proof, Some(proof_path));
+    assert_eq!(sel.config.fallback.and_then(|f| f.proof), Some(proof_path));
+    assert!(boot.join(proof_path.trim_start_matches('/')).is_file());
+}
+
+/// A signed commit without the kargs file is deployed (with a warning naming why) but gets no proof.
+#[test]
+fn admin_deploy_of_a_signed_commit_without_kargs_warns_and_names_no_proof() {
+    let f = fixture("");
+    let d = f._dir.path();
+    let tree = d.join("tree-nokargs");
+    make_tree(&tree, b"kernel", "");
+    std::fs::remove_dir_all(tree.join("usr/lib/atomboot")).unwrap();
+    let c = commit(&f.repo_path, &tree);
+    sign_commit(&f.repo, &c);
+    let sysroot = d.join("sysroot");
+    let boot = d.join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    let (s, b) = (sysroot.to_str().unwrap(), boot.to_str().unwrap());
+    let r = format!("--repo={}", f.repo_path.display());
+    atomboot(&["admin", "--boot", b, "init-fs", s]);
+    atomboot(&["admin", "--sysroot", s, "--boot", b, &r, "os-init", "atom"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_atomboot"))
+        .args([
+            "admin",
+            "--sysroot",
+            s,
+            "--boot",
+            b,
+            &r,
+            "deploy",
+            "--force",
+        ])
+        .arg(c.to_hex())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "commit {} has no usr/lib/atomboot/kargs",
+            c.to_hex()
+        )) && err.contains("an agent built in signed mode will refuse it"),
+        "{err}"
+    );
+    let l0 = std::fs::read(boot.join("loader.0/uEnv.txt")).unwrap();
+    let l1 = std::fs::read(boot.join("loader.1/uEnv.txt")).unwrap();
+    let sel = uenv::boot_config::select(Some(&l0), Some(&l1)).unwrap();
+    assert_eq!(sel.config.primary.proof, None);
+}
+
+/// The boot script's steps (`boot_agent::script`) over a boot directory, with the agent library checking
+/// as `policy`: what boots, or why nothing does, and the console lines.
+mod agent {
+    use boot_agent::script::{self, Buffers, End, Files};
+    use boot_agent::Policy;
+    use std::path::{Path, PathBuf};
+
+    struct DirFiles(PathBuf);
+
+    impl Files for DirFiles {
+        fn load(&mut self, path: &str, max: usize, dst: &mut [u8]) -> Option<usize> {
+            let bytes = std::fs::read(self.0.join(path.trim_start_matches('/'))).ok()?;
+            let n = bytes.len().min(max).min(dst.len());
+            dst[..n].copy_from_slice(&bytes[..n]);
+            Some(n)
+        }
+    }
+
+    #[derive(Default)]
+    struct MapEnv(std::collections::BTreeMap<String, String>);
+
+    impl boot_agent::Env for MapEnv {
+        fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+            let v = self.0.get(name)?.as_bytes();
+            let dst = buf.get_mut(..v.len())?;
+            dst.copy_from_slice(v);
+            std::str::from_utf8(dst).ok()
+        }
+        fn set(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
+            let v = value.to_string();
+            if v.is_empty() {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_string(), v);
+            }
+        }
+    }
+
+    struct Lines(Vec<String>);
+
+    impl boot_agent::Console for Lines {
+        fn line(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+    }
+
+    struct NoClock;
+
+    impl boot_agent::Clock for NoClock {
+        fn now_ms(&self) -> u32 {
+            0
+        }
+    }
+
+    /// `Ok((slot, bootargs))` or `Err(atomboot_reason)`, and the console.
+    pub fn boot<P: Policy>(
+        boot: &Path,
+        policy: &P,
+    ) -> (Result<(&'static str, String), String>, String) {
+        let mut small = [
+            vec![0u8; 0x2000],
+            vec![0u8; 0x2000],
+            vec![0u8; 0x10000],
+            vec![0u8; 0x10000],
+        ];
+        let (mut kernel, mut ramdisk, mut fdt) =
+            (vec![0u8; 1 << 20], vec![0u8; 1 << 20], vec![0u8; 4096]);
+        let (mut env_out, mut proof) = (vec![0u8; 0x10000], vec![0u8; 0x40000]);
+        let [s0, s1, s2, s3] = &mut small;
+        let mut bufs = Buffers {
+            small: [s0, s1, s2, s3],
+            env_out: &mut env_out,
+            kernel: &mut kernel,
+            ramdisk: &mut ramdisk,
+            fdt: &mut fdt,
+            proof: &mut proof,
+        };
+        let mut env = MapEnv::default();
+        let mut console = Lines(Vec::new());
+        let mut files = DirFiles(boot.to_path_buf());
+        let end = script::run_with(
+            policy,
+            &mut env,
+            &mut files,
+            &mut bufs,
+            &mut console,
+            &NoClock,
+        );
+        let out = match end {
+            End::Boot(plan) => Ok((plan.slot.name(), plan.files().cmdline().to_string())),
+            End::Fail => Err(env.0.get("atomboot_reason").cloned().unwrap_or_default()),
+        };
+        (out, console.0.join("\n"))
+    }
+}
+
+/// v1 and v2 signed, deployed by `admin deploy` (v2 the default, v1 the fallback) into a boot directory.
+struct Signed2 {
+    f: Fixture,
+    boot: std::path::PathBuf,
+    v1: Checksum,
+    v2: Checksum,
+}
+
+fn signed_pair() -> Signed2 {
+    let f = fixture("quiet\n");
+    let d = f._dir.path().to_path_buf();
+    let tree = d.join("tree-v2");
+    let kernel2: Vec<u8> = (0..300_000u32).map(|i| (i * 11 % 253) as u8).collect();
+    make_tree(&tree, &kernel2, "quiet loglevel=3\n");
+    let v2 = commit(&f.repo_path, &tree);
+    sign_commit(&f.repo, &v2);
+    let sysroot = d.join("sysroot");
+    let boot = d.join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    let (s, b) = (sysroot.to_str().unwrap(), boot.to_str().unwrap());
+    let r = format!("--repo={}", f.repo_path.display());
+    atomboot(&["admin", "--boot", b, "init-fs", s]);
+    let admin = |args: &[&str]| {
+        let mut a = vec!["admin", "--sysroot", s, "--boot", b, &r];
+        a.extend_from_slice(args);
+        atomboot(&a)
+    };
+    admin(&["os-init", "atom"]);
+    let v1 = f.commit;
+    admin(&[
+        "deploy",
+        "--force",
+        "--karg",
+        "console=ttyAMA0",
+        &v1.to_hex(),
+    ]);
+    admin(&["deploy", "--force", &v2.to_hex()]);
+    Signed2 { f, boot, v1, v2 }
+}
+
+const ALLOW: &[&str] = &["console=", "atomboot.root=", "atomboot.bootpart="];
+
+impl Signed2 {
+    fn policy(&self) -> boot_agent::Signed<'static> {
+        static KEYS: std::sync::OnceLock<[[u8; 32]; 1]> = std::sync::OnceLock::new();
+        boot_agent::Signed {
+            keys: KEYS.get_or_init(|| [pk(VENDOR_SEED)]),
+            allow: ALLOW,
+        }
+    }
+
+    /// Rewrites the selected loader copy into the other copy (generation + 1, valid CRC), as anyone who can
+    /// write the partition can.
+    fn rewrite_loader(&self, edit: impl FnOnce(&mut uenv::boot_config::Entry<'_>)) {
+        let l0 = std::fs::read(self.boot.join("loader.0/uEnv.txt")).unwrap();
+        let l1 = std::fs::read(self.boot.join("loader.1/uEnv.txt")).unwrap();
+        let sel = uenv::boot_config::select(Some(&l0), Some(&l1)).unwrap();
+        let mut c = sel.config;
+        c.generation += 1;
+        edit(&mut c.primary);
+        let mut buf = vec![0u8; uenv::boot_config::LOADER_FILE_SIZE];
+        uenv::boot_config::render_padded(&c, &mut buf).unwrap();
+        let other = 1 - sel.copy.index();
+        std::fs::write(self.boot.join(format!("loader.{other}/uEnv.txt")), buf).unwrap();
+    }
+
+    fn primary(&self) -> (String, String) {
+        let l0 = std::fs::read(self.boot.join("loader.0/uEnv.txt")).unwrap();
+        let l1 = std::fs::read(self.boot.join("loader.1/uEnv.txt")).unwrap();
+        let sel = uenv::boot_config::select(Some(&l0), Some(&l1)).unwrap();
+        let p = sel.config.primary;
+        (
+            p.kernel.path.trim_start_matches('/').to_string(),
+            p.proof.unwrap().trim_start_matches('/').to_string(),
+        )
+    }
+}
+
+#[test]
+fn signed_agent_boots_the_signed_default_with_the_signed_command_line() {
+    let s = signed_pair();
+    let (out, log) = agent::boot(&s.boot, &s.policy());
+    let (slot, cmdline) = out.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    assert_eq!(slot, "primary", "{log}");
+    // ostree= rebuilt, then the signed kargs, then the allowed device argument.
+    assert_eq!(
+        cmdline,
+        format!(
+            "ostree=/ostree/deploy/atom/deploy/{}.0 quiet loglevel=3 console=ttyAMA0",
+            s.v2.to_hex()
+        )
+    );
+    assert!(
+        log.contains(&format!(
+            "atomboot: proof primary: commit {} signed by key 0",
+            &s.v2.to_hex()[..8]
+        )),
+        "{log}"
+    );
+    assert!(log.contains("bytes ostree content checksum ok"), "{log}");
+    // The unsigned agent boots the same partition, labelled, by the loader copy's SHA-256 values.
+    let (out, log) = agent::boot(&s.boot, &boot_agent::Unsigned);
+    assert_eq!(out.unwrap().0, "primary");
+    assert!(log.contains("sha256 ok"), "{log}");
+}
+
+#[test]
+fn signed_agent_refuses_a_rewritten_kernel_checksums_and_proof_header_and_boots_v1() {
+    let s = signed_pair();
+    let (kernel_path, proof_path) = s.primary();
+    // The attacker's kernel, with its SHA-256 and size in the loader copy and the proof's file header
+    // changed to match whatever they like (they cannot sign).
+    let evil = b"evil kernel".repeat(1000);
+    std::fs::write(s.boot.join(&kernel_path), &evil).unwrap();
+    s.rewrite_loader(|e| {
+        e.kernel.sha256 = Sha256::digest(&evil).into();
+        e.kernel.size = evil.len() as u32;
+    });
+    let mut parts = proof::build_parts(&s.f.repo, &s.v2, None).unwrap();
+    file_mut(&mut parts, Role::Kernel).2[3] ^= 0x01; // the uid's low byte
+    std::fs::write(s.boot.join(&proof_path), parts.encode()).unwrap();
+    // The unsigned agent would boot it: that is what signed mode is for.
+    let (out, _) = agent::boot(&s.boot, &boot_agent::Unsigned);
+    assert_eq!(out.unwrap().0, "primary");
+
+    let (out, log) = agent::boot(&s.boot, &s.policy());
+    let (slot, cmdline) = out.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    assert_eq!(slot, "fallback", "{log}");
+    assert!(
+        cmdline.contains(&format!("{}.0", s.v1.to_hex())),
+        "{cmdline}"
+    );
+    let why =
+        "kernel: the loaded bytes do not have the OSTree content checksum the signed commit names";
+    assert!(
+        log.contains(&format!(
+            "atomboot: FAILED primary kernel /{kernel_path}: not proven by the signed commit: {why}"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("atomboot: boot fallback (primary kernel: not proven by the signed commit"),
+        "{log}"
+    );
+}
+
+#[test]
+fn signed_agent_refuses_an_unknown_key_and_an_unsigned_karg() {
+    let s = signed_pair();
+    // Keys the commits were not signed with: nothing boots.
+    static OTHER: std::sync::OnceLock<[[u8; 32]; 1]> = std::sync::OnceLock::new();
+    let other = boot_agent::Signed {
+        keys: OTHER.get_or_init(|| [pk(OTHER_SEED)]),
+        allow: ALLOW,
+    };
+    let (out, log) = agent::boot(&s.boot, &other);
+    let reason = out.unwrap_err();
+    assert!(
+        log.contains("atomboot: REFUSED primary: no signature in the boot proof verifies the commit with a trusted key"),
+        "{log}"
+    );
+    assert!(
+        log.contains("atomboot: REFUSED fallback: no signature in the boot proof verifies"),
+        "{log}"
+    );
+    assert!(
+        reason.starts_with("nothing verifies: primary kernel: not proven"),
+        "{reason}"
+    );
+
+    // `init=/bin/sh` added to the default's bootargs: refused, the fallback boots.
+    s.rewrite_loader(|e| {
+        e.bootargs = Box::leak(format!("{} init=/bin/sh", e.bootargs).into_boxed_str());
+    });
+    let (out, log) = agent::boot(&s.boot, &s.policy());
+    assert_eq!(out.unwrap().0, "fallback", "{log}");
+    assert!(
+        log.contains("atomboot: REFUSED primary: kernel argument \"init=/bin/sh\" is not signed and not in the board's allow-list"),
+        "{log}"
+    );
+    // A loader copy that names no proof for the default: refused before anything is loaded.
+    s.rewrite_loader(|e| {
+        e.bootargs = Box::leak(e.bootargs.replace(" init=/bin/sh", "").into_boxed_str());
+        e.proof = None;
+    });
+    let (out, log) = agent::boot(&s.boot, &s.policy());
+    assert_eq!(out.unwrap().0, "fallback", "{log}");
+    assert!(
+        log.contains("atomboot: REFUSED primary kernel: no boot proof named: signed mode boots only signed commits"),
+        "{log}"
+    );
+}

@@ -62,6 +62,32 @@ pub fn board_files(board: &str) -> PathBuf {
     root.join("target/board").join(board)
 }
 
+/// The tests' vendor key pair (`atomboot sign-keygen`; test use only): `.secret` signs the test commits,
+/// `.pub` is compiled into the signed agent.
+pub fn test_vendor_key() -> (PathBuf, PathBuf) {
+    let base = repo_root().join("qemu-tests/assets/test-vendor");
+    (base.with_extension("secret"), base.with_extension("pub"))
+}
+
+/// Builds the signed agent for `board` with the tests' vendor key (`scripts/build-agent.sh BOARD --signed
+/// qemu-tests/assets/test-vendor.pub`) and returns its directory (`target/board/BOARD-signed`).
+pub fn signed_board_files(board: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let root = repo_root();
+    let dir = root.join("target/board").join(format!("{board}-signed"));
+    if !built.iter().any(|b| b == board) {
+        sh(Command::new("bash")
+            .arg(root.join("scripts/build-agent.sh"))
+            .arg(board)
+            .arg("--signed")
+            .arg(test_vendor_key().1)
+            .current_dir(&root));
+        built.push(board.to_string());
+    }
+    dir
+}
+
 /// A FAT file system image being filled with mtools.
 pub struct Fat {
     pub path: PathBuf,

@@ -122,12 +122,14 @@ impl Scenario {
                 ramdisk: Some(file(&rb, &self.b.ramdisk)),
                 fdt: None,
                 bootargs: &self.b.bootargs,
+                proof: None,
             },
             fallback: with_fallback.then(|| Entry {
                 kernel: file(&ka, &self.a.kernel),
                 ramdisk: Some(file(&ra, &self.a.ramdisk)),
                 fdt: None,
                 bootargs: &self.a.bootargs,
+                proof: None,
             }),
         };
         let mut buf = vec![0u8; LOADER_FILE_SIZE];

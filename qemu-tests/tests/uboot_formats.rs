@@ -95,6 +95,7 @@ fn u_boot_imports_a_rendered_loader_copy_with_env_import_t() {
             }),
             fdt: None,
             bootargs: "ostree=/ostree/boot.1/debian/aa/0 console=ttyAMA0 panic=-1",
+            proof: None,
         },
         fallback: Some(Entry {
             kernel: BootFile {
@@ -105,6 +106,7 @@ fn u_boot_imports_a_rendered_loader_copy_with_env_import_t() {
             ramdisk: None,
             fdt: None,
             bootargs: "ostree=/ostree/boot.1/debian/bb/1",
+            proof: None,
         }),
     };
     let mut buf = vec![0u8; LOADER_FILE_SIZE];

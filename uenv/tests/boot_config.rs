@@ -17,12 +17,14 @@ fn sample(generation: u64, with_fallback: bool) -> BootConfig<'static> {
             ramdisk: Some(file("/ostree/debian-aa/initramfs.img", 2, 1_000)),
             fdt: Some(file("/ostree/debian-aa/am335x-boneblack.dtb", 3, 60_000)),
             bootargs: "ostree=/ostree/boot.1/debian/aa/0 console=ttyS0,115200 root=/dev/mmcblk0p2",
+            proof: Some("/ostree/debian-aa/proof-0123456789abcdef"),
         },
         fallback: with_fallback.then_some(Entry {
             kernel: file("/ostree/debian-bb/vmlinuz", 4, 5_000_000),
             ramdisk: Some(file("/ostree/debian-bb/initramfs.img", 5, 999)),
             fdt: None,
             bootargs: "ostree=/ostree/boot.1/debian/bb/1",
+            proof: None,
         }),
     }
 }
@@ -50,10 +52,12 @@ fn renders_the_documented_text() {
         "\nkernel_image2=/ostree/debian-bb/vmlinuz\n",
         "\nramdisk_image2_size=999\n",
         "\nbootargs2=ostree=/ostree/boot.1/debian/bb/1\n",
+        "\natomboot_proof=/ostree/debian-aa/proof-0123456789abcdef\n",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
     assert!(!text.contains("fdt_file2"));
+    assert!(!text.contains("atomboot_proof2"));
     assert_eq!(buf.len(), LOADER_FILE_SIZE);
     assert!(text.ends_with("###\n"));
     // The trailer is the CRC-32 of everything above its line.
@@ -94,6 +98,15 @@ fn render_refuses_what_would_not_parse() {
         render(&c, &mut [0u8; 4096]),
         Err(RenderError::Invalid {
             key: "kernel_image",
+            ..
+        })
+    ));
+    let mut c = sample(1, false);
+    c.primary.proof = Some("/ostree/a b");
+    assert!(matches!(
+        render(&c, &mut [0u8; 4096]),
+        Err(RenderError::Invalid {
+            key: "atomboot_proof",
             ..
         })
     ));
@@ -183,6 +196,24 @@ fn malformed_inputs_name_line_and_problem() {
             ),
             ParseErrorKind::MissingEquals,
             4,
+        ),
+        (
+            good.replace("atomboot_proof=/ostree", "atomboot_proof=ostree"),
+            ParseErrorKind::BadValue(ValueError::BadPath),
+            0,
+        ),
+        (
+            format!("{good}atomboot_proof=/x\n"),
+            ParseErrorKind::DuplicateKey,
+            0,
+        ),
+        (
+            // A proof for a fallback entry that is not there.
+            format!("{}atomboot_proof2=/p\n", body_of(&sample(3, false))),
+            ParseErrorKind::Incomplete {
+                key: "kernel_image2",
+            },
+            0,
         ),
         (
             good.replace("bootargs2=ostree", "bootargs2=os\rtree"),
@@ -430,6 +461,7 @@ fn to_entry(e: &ArbEntry) -> Entry<'_> {
         ramdisk: e.1.as_ref().map(to_file),
         fdt: e.2.as_ref().map(to_file),
         bootargs: &e.3,
+        proof: None,
     }
 }
 

@@ -164,6 +164,7 @@ impl Disk {
                 size: f.len() as u32,
             }),
             bootargs: &primary.bootargs,
+            proof: None,
         };
         let f_entry = match (fallback, &fb) {
             (Some(d), Some((k, r, f))) => Some(Entry {
@@ -183,6 +184,7 @@ impl Disk {
                     size: x.len() as u32,
                 }),
                 bootargs: &d.bootargs,
+                proof: None,
             }),
             _ => None,
         };
@@ -384,6 +386,7 @@ pub fn boot_with(partition: &[u8], kernel_room: usize) -> Outcome {
         kernel: &mut kernel,
         ramdisk: &mut ramdisk,
         fdt: &mut fdt,
+        proof: &mut [],
     };
     let end = script::run(&mut env, &mut files, &mut bufs, &mut log, &clock);
     let mut sizes = (0, None, None);

@@ -11,7 +11,7 @@
 mod uboot;
 
 use boot_agent::steps::{Memory, Region};
-use boot_agent::{Clock, Console, Env};
+use boot_agent::{Clock, Console, Env, Policy};
 use core::ffi::CStr;
 use core::fmt::Write;
 use uboot::UBoot;
@@ -20,6 +20,28 @@ use uboot::UBoot;
 const BOARD: board::Profile = board::QEMU_VIRT;
 #[cfg(all(feature = "board-am335x", not(feature = "board-qemu-virt")))]
 const BOARD: board::Profile = board::AM335X;
+
+/// The trusted public keys, compiled in from the key file given at build time (build.rs).
+#[cfg(feature = "signed")]
+mod keys {
+    include!(concat!(env!("OUT_DIR"), "/keys.rs"));
+}
+
+/// How entries are checked: signed (boot proofs against the compiled-in keys, the board's allow-list of
+/// unsigned kernel arguments).
+#[cfg(feature = "signed")]
+fn policy() -> boot_agent::Signed<'static> {
+    boot_agent::Signed {
+        keys: &keys::KEYS,
+        allow: BOARD.signed_kargs_allow(),
+    }
+}
+
+/// How entries are checked: unsigned (the loader copy's SHA-256 values; development boards).
+#[cfg(not(feature = "signed"))]
+fn policy() -> boot_agent::Unsigned {
+    boot_agent::Unsigned
+}
 
 struct UConsole<'u>(&'u UBoot);
 
@@ -114,14 +136,16 @@ pub unsafe extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
     let mut console = UConsole(&ub);
     let clock = UClock(&ub);
     let mut env = UEnv(&ub);
+    let policy = policy();
     // SAFETY: `go` passes U-Boot's argc/argv to the application unchanged.
     let step = unsafe { uboot::arg(argc, argv, 1) };
     boot_agent::report::say(
         &mut console,
         format_args!(
-            "agent {} for {} (U-Boot ABI {}): {}",
+            "agent {} for {}, {} (U-Boot ABI {}): {}",
             env!("CARGO_PKG_VERSION"),
             BOARD.name,
+            label(&policy),
             uboot::XF_VERSION,
             step.unwrap_or("?")
         ),
@@ -139,15 +163,16 @@ pub unsafe extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
             kernel: region(BOARD.kernel),
             ramdisk: region(BOARD.ramdisk),
             fdt: region(BOARD.fdt),
+            proof: region(BOARD.proof_area()),
         }
     };
     match step {
         Some("decide") => {
-            boot_agent::decide(&mut env, &mem, &mut console);
+            boot_agent::decide_with(&policy, &mut env, &mem, &mut console);
             0
         }
         Some("verify") => {
-            boot_agent::verify(&mut env, &mut mem, &mut console, &clock);
+            boot_agent::verify_with(&policy, &mut env, &mut mem, &mut console, &clock);
             0
         }
         _ => {
@@ -163,6 +188,11 @@ pub unsafe extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
             1
         }
     }
+}
+
+/// The mode on the console: `unsigned` or `signed`.
+fn label<P: Policy>(_: &P) -> &'static str {
+    P::LABEL
 }
 
 #[panic_handler]

@@ -118,13 +118,37 @@ pub fn verify(fs: &mut dyn BootFs, entry: &OwnedEntry) -> Result<bool> {
     Ok(true)
 }
 
+/// A deployment's boot proof as it is stored beside its boot files (`proof-<commit>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofFile {
+    /// File name in the boot directory.
+    pub name: String,
+    /// The proof's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Whether the directory holding `entry`'s files can also hold `proof`: absent (it is added, a new file
+/// beside the others), or present with the same bytes.
+fn proof_fits(fs: &mut dyn BootFs, dir: &str, proof: Option<&ProofFile>) -> Result<bool> {
+    let Some(p) = proof else {
+        return Ok(true);
+    };
+    Ok(match fs.read(&format!("{dir}/{}", p.name))? {
+        None => true,
+        Some(b) => b == p.bytes,
+    })
+}
+
 /// Puts the files on the partition (or reuses identical ones) and returns the entry naming them, with
-/// `bootargs`. Directories named by `named` (the valid loader copies) are never removed or changed.
+/// `bootargs` and, for a signed commit, its boot proof stored beside them. Directories named by `named`
+/// (the valid loader copies) are never removed, and a file in them is never changed: a proof is only added
+/// as a new file (two commits with the same boot files keep one proof each).
 pub fn install(
     fs: &mut dyn BootFs,
     os: &str,
     files: &BootFiles,
     bootargs: String,
+    proof: Option<&ProofFile>,
     named: &[String],
 ) -> Result<OwnedEntry> {
     let csum = files.bootcsum();
@@ -137,6 +161,7 @@ pub fn install(
         let mut entry = OwnedEntry {
             files: [None, None, None],
             bootargs: bootargs.clone(),
+            proof: proof.map(|p| format!("/{dir}/{}", p.name)),
         };
         for (i, content) in files.contents().iter().enumerate() {
             if let Some(c) = content {
@@ -148,7 +173,8 @@ pub fn install(
             }
         }
         let present = !fs.list_dir(&dir)?.is_empty();
-        if present && verify(fs, &entry)? {
+        if present && verify(fs, &entry)? && proof_fits(fs, &dir, proof)? {
+            add_proof(fs, &dir, proof)?;
             return Ok(entry);
         }
         if present {
@@ -163,7 +189,7 @@ pub fn install(
                     fs.create(&format!("{dir}/{}", NAMES[i]), c)?;
                 }
             }
-            Ok(())
+            add_proof(fs, &dir, proof)
         })();
         if let Err(e) = write {
             // Nothing names the partial directory: give its space back (best effort).
@@ -187,6 +213,25 @@ pub fn install(
         "{}: too many damaged copies of /ostree/{os}-{csum}*; remove them",
         fs.describe()
     )
+}
+
+/// Writes `proof` into `dir` unless it is there already (with the same bytes: [`proof_fits`]).
+fn add_proof(fs: &mut dyn BootFs, dir: &str, proof: Option<&ProofFile>) -> Result<()> {
+    let Some(p) = proof else {
+        return Ok(());
+    };
+    let path = format!("{dir}/{}", p.name);
+    match fs.read(&path)? {
+        Some(b) if b == p.bytes => Ok(()),
+        Some(_) => bail!("{}: /{path} exists with other bytes", fs.describe()),
+        None => {
+            fs.create(&path, &p.bytes)?;
+            if fs.read(&path)?.as_deref() != Some(p.bytes.as_slice()) {
+                bail!("{}: /{path} does not read back as written", fs.describe());
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Removes every `/ostree/<name>` directory not in `keep`.

@@ -25,6 +25,8 @@ pub struct OwnedEntry {
     pub files: [Option<OwnedFile>; 3],
     /// Kernel command line (`ostree=...` first).
     pub bootargs: String,
+    /// The boot proof's path (`atomboot_proof`), when the commit is signed (docs/FORMATS.md, "Boot proof").
+    pub proof: Option<String>,
 }
 
 impl OwnedEntry {
@@ -39,6 +41,7 @@ impl OwnedEntry {
         OwnedEntry {
             files: [f(FileRole::Kernel), f(FileRole::Ramdisk), f(FileRole::Fdt)],
             bootargs: e.bootargs.to_string(),
+            proof: e.proof.map(str::to_string),
         }
     }
 
@@ -61,8 +64,10 @@ impl OwnedEntry {
         self.files
             .iter()
             .flatten()
-            .filter_map(|f| {
-                let p = f.path.trim_start_matches('/');
+            .map(|f| &f.path)
+            .chain(&self.proof)
+            .filter_map(|path| {
+                let p = path.trim_start_matches('/');
                 p.rsplit_once('/').map(|(d, _)| d.to_string())
             })
             .collect()
@@ -85,6 +90,7 @@ impl OwnedEntry {
             ramdisk: r.as_ref().map(b),
             fdt: d.as_ref().map(b),
             bootargs: &self.bootargs,
+            proof: self.proof.as_deref(),
         })
     }
 }

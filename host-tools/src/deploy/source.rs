@@ -34,6 +34,12 @@ pub trait CommitSource {
     fn verify(&self, _refspec: &str, _commit: &str) -> Result<()> {
         Ok(())
     }
+    /// The boot proof of `commit` (docs/FORMATS.md, "Boot proof"; `dtb_name`: the board's device tree
+    /// under `dtb/`): `Ok(None)` when the commit carries no ed25519 signature (nothing to prove), an error
+    /// when it is signed but no proof can be built from it. A source without signatures has none.
+    fn boot_proof(&self, _commit: &str, _dtb_name: Option<&str>) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// A stand-in repository made of directories: `refs/<REF>` (or `refs/<REMOTE>/<REF>`) holds a checksum,
@@ -240,6 +246,20 @@ impl CommitSource for RepoSource {
         )
         .with_context(|| format!("cannot pull {refspec} from {}", r.url))?;
         Ok(())
+    }
+
+    fn boot_proof(&self, commit: &str, dtb_name: Option<&str>) -> Result<Option<Vec<u8>>> {
+        let repo = self.open()?;
+        match super::proof::build(&repo, &self.checksum(commit)?, dtb_name) {
+            Ok(p) => Ok(Some(p)),
+            Err(super::proof::ProofBuildError::NotSigned(_)) => Ok(None),
+            Err(e) => Err(e).with_context(|| {
+                format!(
+                    "cannot build the boot proof of commit {commit} in {}",
+                    self.path.display()
+                )
+            }),
+        }
     }
 
     /// A commit of `REMOTE:REF` is checked as the remote's configuration asks (signatures, or the refusal

@@ -33,10 +33,15 @@ pub enum Key {
     Generation,
     File(Slot, FileRole, Field),
     Bootargs(Slot),
+    /// `atomboot_proof` / `atomboot_proof2`: the entry's boot proof (docs/FORMATS.md, "Boot proof").
+    Proof(Slot),
 }
 
+/// The key naming an entry's boot proof (without slot suffix).
+pub const PROOF: &str = "atomboot_proof";
+
 /// Number of distinct keys.
-pub const COUNT: usize = 2 + 2 * (3 * 3 + 1);
+pub const COUNT: usize = 2 + 2 * (3 * 3 + 1) + 2;
 
 impl Key {
     /// Position of the key in a table of [`COUNT`] slots.
@@ -64,6 +69,8 @@ impl Key {
                 slot_base(slot).wrapping_add(r).wrapping_add(f)
             }
             Key::Bootargs(slot) => slot_base(slot).wrapping_add(9),
+            Key::Proof(Slot::Primary) => 22,
+            Key::Proof(Slot::Fallback) => 23,
         }
     }
 
@@ -78,6 +85,9 @@ impl Key {
         for slot in [Slot::Primary, Slot::Fallback] {
             if name.strip_suffix(slot.suffix()) == Some("bootargs") {
                 return Some(Key::Bootargs(slot));
+            }
+            if name.strip_suffix(slot.suffix()) == Some(PROOF) {
+                return Some(Key::Proof(slot));
             }
             for role in FileRole::ALL {
                 for field in Field::ALL {
@@ -131,9 +141,10 @@ mod tests {
                     assert_eq!(Key::lookup(text), Some(key), "{text}");
                 }
             }
-            let key = Key::Bootargs(slot);
-            assert!(!seen[key.index()]);
-            seen[key.index()] = true;
+            for key in [Key::Bootargs(slot), Key::Proof(slot)] {
+                assert!(!seen[key.index()]);
+                seen[key.index()] = true;
+            }
         }
         seen[0] = true;
         seen[1] = true;
@@ -142,6 +153,15 @@ mod tests {
             Key::lookup("bootargs2"),
             Some(Key::Bootargs(Slot::Fallback))
         );
+        assert_eq!(
+            Key::lookup("atomboot_proof2"),
+            Some(Key::Proof(Slot::Fallback))
+        );
+        assert_eq!(
+            Key::lookup("atomboot_proof"),
+            Some(Key::Proof(Slot::Primary))
+        );
+        assert_eq!(Key::lookup("atomboot_proof3"), None);
         assert_eq!(Key::lookup("kernel_image3"), None);
         assert_eq!(Key::lookup("kernel_image_sha256x"), None);
     }

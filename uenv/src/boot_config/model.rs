@@ -36,6 +36,9 @@ pub struct Entry<'a> {
     pub fdt: Option<BootFile<'a>>,
     /// The kernel command line.
     pub bootargs: &'a str,
+    /// The boot proof (`atomboot_proof`): path of the file proving the entry's files against its signed
+    /// commit, when the deployer wrote one (the agent's signed mode requires it; unsigned mode ignores it).
+    pub proof: Option<&'a str>,
 }
 
 impl<'a> Entry<'a> {

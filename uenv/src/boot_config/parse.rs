@@ -229,10 +229,11 @@ fn entry<'a>(table: &Table<'a>, slot: Slot) -> Result<Option<Entry<'a>>, ParseEr
     let ramdisk = file(table, slot, FileRole::Ramdisk)?;
     let fdt = file(table, slot, FileRole::Fdt)?;
     let bootargs = get(table, Key::Bootargs(slot));
+    let proof = get(table, Key::Proof(slot));
     let name = incomplete_name(slot, FileRole::Kernel);
     match (kernel, bootargs) {
         (None, None) => {
-            if ramdisk.is_some() || fdt.is_some() {
+            if ramdisk.is_some() || fdt.is_some() || proof.is_some() {
                 Err(err(0, ParseErrorKind::Incomplete { key: name }))
             } else {
                 Ok(None)
@@ -240,11 +241,15 @@ fn entry<'a>(table: &Table<'a>, slot: Slot) -> Result<Option<Entry<'a>>, ParseEr
         }
         (Some(kernel), Some((bootargs, line))) => {
             values::check_bootargs(bootargs).map_err(|e| value_err(line, e))?;
+            if let Some((path, line)) = proof {
+                values::check_path(path).map_err(|e| value_err(line, e))?;
+            }
             Ok(Some(Entry {
                 kernel,
                 ramdisk,
                 fdt,
                 bootargs,
+                proof: proof.map(|(p, _)| p),
             }))
         }
         (Some(_), None) => Err(err(

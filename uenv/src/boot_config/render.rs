@@ -73,6 +73,12 @@ fn check_entry(entry: &Entry<'_>, slot: Slot) -> Result<(), RenderError> {
             })?;
         }
     }
+    if let Some(proof) = entry.proof {
+        values::check_path(proof).map_err(|error| RenderError::Invalid {
+            key: keys::PROOF,
+            error,
+        })?;
+    }
     values::check_bootargs(entry.bootargs).map_err(|error| RenderError::Invalid {
         key: match slot {
             Slot::Primary => "bootargs",
@@ -98,6 +104,9 @@ fn write_entry(w: &mut BufWriter<'_>, entry: &Entry<'_>, slot: Slot) -> core::fm
         if let Some(file) = entry.file(role) {
             write_file(w, file, slot, role)?;
         }
+    }
+    if let Some(proof) = entry.proof {
+        writeln!(w, "{}{}={proof}", keys::PROOF, slot.suffix())?;
     }
     writeln!(w, "bootargs{}={}", slot.suffix(), entry.bootargs)
 }

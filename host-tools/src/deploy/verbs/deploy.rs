@@ -144,7 +144,15 @@ impl Admin<'_> {
             bootargs.push_str(k);
         }
         let named = Self::named_dirs(&config);
-        let entry = match bootfiles::install(self.boot.as_mut(), &os, &files, bootargs, &named) {
+        let proof = self.proof_for(source, &commit);
+        let entry = match bootfiles::install(
+            self.boot.as_mut(),
+            &os,
+            &files,
+            bootargs,
+            proof.as_ref(),
+            &named,
+        ) {
             Ok(e) => e,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dest);

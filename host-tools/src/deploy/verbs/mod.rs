@@ -162,7 +162,35 @@ impl<'a> Admin<'a> {
             }
         }
         let named = Self::named_dirs(config);
-        bootfiles::install(self.boot.as_mut(), &id.os, &files, bootargs, &named)
+        let proof = self.source.and_then(|s| self.proof_for(s, &id.commit));
+        bootfiles::install(
+            self.boot.as_mut(),
+            &id.os,
+            &files,
+            bootargs,
+            proof.as_ref(),
+            &named,
+        )
+    }
+
+    /// The boot proof stored beside a deployment's boot files: for a commit with an ed25519 signature
+    /// (docs/FORMATS.md, "Boot proof"). A signed commit whose proof cannot be built (no kargs file, say)
+    /// is still deployed, with a warning: an agent built in signed mode will refuse that entry.
+    fn proof_for(&self, source: &dyn CommitSource, commit: &str) -> Option<bootfiles::ProofFile> {
+        let dtb = self.board.as_ref().and_then(|b| b.dtb_name);
+        match source.boot_proof(commit, dtb) {
+            Ok(Some(bytes)) => Some(bootfiles::ProofFile {
+                name: format!("proof-{commit}"),
+                bytes,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                eprintln!(
+                    "warning: {e:#}; the deployment has no boot proof, so an agent built in signed mode will refuse it"
+                );
+                None
+            }
+        }
     }
 
     fn nth(&mut self, n: usize) -> Result<(Option<Config>, Vec<DeploymentId>, DeploymentId)> {
