@@ -140,7 +140,7 @@ impl World {
     }
 
     /// Adds commit `name` (seed) with an am335x device tree.
-    pub fn commit(&self, name: &str, seed: u64, kernel_len: usize) -> String {
+    pub fn commit(&self, name: &str, seed: u64, kernel_len: usize) -> atomboot_repo::Checksum {
         let t = tree(
             self.dir.path(),
             seed,

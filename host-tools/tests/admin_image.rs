@@ -71,10 +71,7 @@ fn image_boots_its_deployment_and_passes_fsck() {
 
     // The boot partition (found through the MBR) boots the deployment, files verified.
     let (dep, slot) = boots(&bytes_).unwrap();
-    assert_eq!(
-        (dep.commit.as_str(), dep.serial, slot),
-        (commit.as_str(), 0, "primary")
-    );
+    assert_eq!((dep.commit, dep.serial, slot), (commit, 0, "primary"));
 
     // Partitions extracted: fsck.vfat, mtools, e2fsck, debugfs.
     let mib = 1024 * 1024;
@@ -148,7 +145,7 @@ fn image_boots_its_deployment_and_passes_fsck() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["deployments"][0]["commit"], commit.as_str());
+    assert_eq!(v["deployments"][0]["commit"], commit.to_hex());
     assert_eq!(v["deployments"][0]["boot_files_ok"], true);
     assert_eq!(v["last_boot"]["upgrade_available"], "0");
 }

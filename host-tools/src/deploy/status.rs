@@ -48,7 +48,7 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
             "subject": info.as_ref().map(|i| i.subject.clone()),
             "index": i,
             "os": id.os,
-            "commit": id.commit,
+            "commit": id.commit.to_hex(),
             "serial": id.serial,
             "path": id.path(),
             "role": role,
@@ -106,7 +106,7 @@ pub fn gather(admin: &mut Admin<'_>) -> Result<Value> {
         "booted": booted.map(|b| b.path()),
         "deployments": deps,
         "last_boot": last_boot,
-        "failed_commits": failed.iter().map(|(c, r)| json!({"commit": c, "reason": r})).collect::<Vec<_>>(),
+        "failed_commits": failed.iter().map(|(c, r)| json!({"commit": c.to_hex(), "reason": r})).collect::<Vec<_>>(),
     }))
 }
 
