@@ -252,7 +252,7 @@ fn put_commit(srv: &Path, name: &str, tree: Checksum, meta: Checksum) -> Checksu
         root_tree: tree,
         root_meta: meta,
     };
-    let id = put_meta(srv, ObjectType::Commit, &c.serialize());
+    let id = put_meta(srv, ObjectType::Commit, &c.serialize().unwrap());
     store(srv).write_ref(name, &id).unwrap();
     id
 }
@@ -390,7 +390,7 @@ fn deep_gvariant_in_summary_and_commit_metadata_is_refused_without_a_crash() {
         atomboot_repo::gvariant::Type::Str('s'),
         atomboot_repo::gvariant::Value::Str(marker.clone()),
     )];
-    let mut bytes = c.serialize();
+    let mut bytes = c.serialize().unwrap();
     deepen(&mut bytes, &marker);
     let id = put_meta(&s.srv, ObjectType::Commit, &bytes);
     store(&s.srv).write_ref("deepmeta", &id).unwrap();
@@ -791,11 +791,11 @@ fn cycles_in_a_corrupted_repo_end_with_an_error() {
     // A commit whose parent is itself (the object's bytes no longer match its name).
     c.parent = Some(id);
     let p = repo.store.object_path(&id, ObjectType::Commit);
-    fs::write(&p, c.serialize()).unwrap();
+    fs::write(&p, c.serialize().unwrap()).unwrap();
     fails_with(&r, &["log", "main"], "loops back to it");
     // A dirtree that contains itself.
     c.parent = None;
-    fs::write(&p, c.serialize()).unwrap();
+    fs::write(&p, c.serialize().unwrap()).unwrap();
     let root = repo.read_dirtree(&c.root_tree).unwrap();
     let mut looped = root.clone();
     looped.dirs[0].1 = c.root_tree;

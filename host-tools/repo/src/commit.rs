@@ -324,7 +324,10 @@ fn commit_root(
         root_tree,
         root_meta,
     };
-    let csum = txn.write_meta(ObjectType::Commit, &c.serialize())?;
+    let bytes = c
+        .serialize()
+        .map_err(|e| RepoError::Usage(format!("cannot write the commit: {e}")))?;
+    let csum = txn.write_meta(ObjectType::Commit, &bytes)?;
     txn.finish()?;
     if let Some(b) = &o.branch {
         store.write_ref(b, &csum)?;
