@@ -46,7 +46,7 @@ pub fn main() -> ExitCode {
         Command::Env(cmd) => env::run(cmd),
         Command::Admin(args) => admin::run(*args),
         // As ostree: `init` never picks a default repository.
-        Command::Repo(repo::RepoCommand::Init { .. }) if cli.repo.is_none() => {
+        Command::Repo(repo::RepoCommand::Init(_)) if cli.repo.is_none() => {
             Err(anyhow::anyhow!(
                 "Command requires a --repo argument (init creates the repository at --repo=PATH)"
             ))
