@@ -114,7 +114,8 @@ pub(crate) fn xattrs_enc(x: &Xattrs) -> Enc {
     )
 }
 
-fn xattrs_from(v: &Value, what: &'static str) -> Result<Xattrs, ObjectError> {
+/// Parses `a(ayay)` (names with or without their NUL) for the object kind `what`.
+pub(crate) fn xattrs_from(v: &Value, what: &'static str) -> Result<Xattrs, ObjectError> {
     let Value::Array(items) = v else {
         return Err(ObjectError::Invalid(what, "xattrs".into()));
     };
@@ -440,31 +441,28 @@ impl FileHeader {
         self.mode & S_IFMT == S_IFLNK
     }
 
-    /// `(uuuusa(ayay))`: the variant checksummed for content objects.
-    pub fn serialize(&self) -> Vec<u8> {
-        Enc::tuple(vec![
+    /// `uuuusa(ayay)`: uid, gid, mode (big-endian), rdev 0, symlink target, xattrs.
+    fn members(&self) -> [Enc; 6] {
+        [
             Enc::u32(self.uid.to_be()),
             Enc::u32(self.gid.to_be()),
             Enc::u32(self.mode.to_be()),
             Enc::u32(0),
             Enc::str(&self.symlink),
             xattrs_enc(&self.xattrs),
-        ])
-        .into_bytes()
+        ]
+    }
+
+    /// `(uuuusa(ayay))`: the variant checksummed for content objects.
+    pub fn serialize(&self) -> Vec<u8> {
+        Enc::tuple(self.members().into()).into_bytes()
     }
 
     /// `(tuuuusa(ayay))`: the header at the start of an archive-mode `.filez`.
     pub fn serialize_archive(&self, size: u64) -> Vec<u8> {
-        Enc::tuple(vec![
-            Enc::u64(size.to_be()),
-            Enc::u32(self.uid.to_be()),
-            Enc::u32(self.gid.to_be()),
-            Enc::u32(self.mode.to_be()),
-            Enc::u32(0),
-            Enc::str(&self.symlink),
-            xattrs_enc(&self.xattrs),
-        ])
-        .into_bytes()
+        let mut members = vec![Enc::u64(size.to_be())];
+        members.extend(self.members());
+        Enc::tuple(members).into_bytes()
     }
 
     /// Parses an archive header, returning it with the uncompressed content size.

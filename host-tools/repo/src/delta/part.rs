@@ -4,7 +4,7 @@
 
 use super::DeltaError;
 use crate::gvariant::{self, Enc, Type, Value};
-use crate::objects::xattrs_enc;
+use crate::objects::{xattrs_enc, xattrs_from};
 use crate::objects::{Checksum, Xattrs};
 use std::io::{Read, Write};
 
@@ -81,26 +81,8 @@ impl Payload {
                 _ => return Err(bad("mode entry")),
             }
         }
-        for set in xattrs {
-            let Value::Array(items) = set else {
-                return Err(bad("xattr set"));
-            };
-            let mut x = Vec::new();
-            for it in items {
-                match it {
-                    Value::Tuple(t) => match t.as_slice() {
-                        [Value::Bytes(n), Value::Bytes(v)] => {
-                            let mut n = n.clone();
-                            if n.last() == Some(&0) {
-                                n.pop();
-                            }
-                            x.push((n, v.clone()));
-                        }
-                        _ => return Err(bad("xattr")),
-                    },
-                    _ => return Err(bad("xattr")),
-                }
-            }
+        for set in &xattrs {
+            let x = xattrs_from(set, "delta part xattr set").map_err(|e| bad(&e.to_string()))?;
             p.xattrs.push(x);
         }
         Ok(p)
