@@ -79,17 +79,12 @@ fn scenario(boot_is_image: bool) {
         repo: &repo,
     };
     // init-fs DIR with --boot prepares both; --sysroot is not needed for init-fs.
-    let out = Command::new(env!("CARGO_BIN_EXE_atomboot"))
-        .args(["admin", "--board", "am335x", "--boot"])
-        .arg(&boot)
-        .arg("init-fs")
-        .arg(&sysroot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(env!("CARGO_BIN_EXE_atomboot"))
+            .args(["admin", "--board", "am335x", "--boot"])
+            .arg(&boot)
+            .arg("init-fs")
+            .arg(&sysroot),
     );
     cli.ok(&["os-init", "debian"]);
     let s = cli.status(&[]);

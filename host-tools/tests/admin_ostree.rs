@@ -48,17 +48,12 @@ fn deploy_and_upgrade_from_ostree_repositories() {
     let sysroot = d.join("sysroot");
     let boot = d.join("boot.img");
     fat_image(&boot, 16 * 1024);
-    let out = Command::new(env!("CARGO_BIN_EXE_atomboot"))
-        .args(["admin", "--board", "am335x", "--boot"])
-        .arg(&boot)
-        .arg("init-fs")
-        .arg(&sysroot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(env!("CARGO_BIN_EXE_atomboot"))
+            .args(["admin", "--board", "am335x", "--boot"])
+            .arg(&boot)
+            .arg("init-fs")
+            .arg(&sysroot),
     );
     let ok = |args: &[&str]| {
         let (ok, o, e) = admin(&sysroot, &boot, args);
