@@ -22,6 +22,17 @@ pub fn succeeds(cmd: &mut Command) -> std::process::Output {
     out
 }
 
+/// `atomboot admin --board BOARD --boot BOOT init-fs SYSROOT`, which must succeed.
+pub fn init_fs(board: &str, boot: &Path, sysroot: &Path) {
+    succeeds(
+        Command::new(env!("CARGO_BIN_EXE_atomboot"))
+            .args(["admin", "--board", board, "--boot"])
+            .arg(boot)
+            .arg("init-fs")
+            .arg(sysroot),
+    );
+}
+
 /// Deterministic bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;

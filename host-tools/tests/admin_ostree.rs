@@ -48,13 +48,7 @@ fn deploy_and_upgrade_from_ostree_repositories() {
     let sysroot = d.join("sysroot");
     let boot = d.join("boot.img");
     fat_image(&boot, 16 * 1024);
-    succeeds(
-        Command::new(env!("CARGO_BIN_EXE_atomboot"))
-            .args(["admin", "--board", "am335x", "--boot"])
-            .arg(&boot)
-            .arg("init-fs")
-            .arg(&sysroot),
-    );
+    init_fs("am335x", &boot, &sysroot);
     let ok = |args: &[&str]| {
         let (ok, o, e) = admin(&sysroot, &boot, args);
         assert!(ok, "admin {args:?}: {e}");

@@ -567,7 +567,7 @@ pub fn file_checksum(h: &FileHeader, content: &[u8]) -> Checksum {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -615,8 +615,9 @@ mod tests {
         }
     }
 
-    /// The objects as the untyped serialiser writes them (how they were built before [`Enc`]).
-    fn xattrs_value(x: &Xattrs) -> Value {
+    /// Xattrs as the untyped serialiser takes them (how objects were built before [`Enc`]); the delta
+    /// part tests use it too.
+    pub(crate) fn xattrs_value(x: &Xattrs) -> Value {
         Value::Array(
             x.iter()
                 .map(|(n, v)| {

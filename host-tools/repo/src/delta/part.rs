@@ -184,17 +184,7 @@ mod typed_tests {
                 ops: vec![1, 2, 3],
             },
         ] {
-            let xattrs = |x: &Xattrs| {
-                Value::Array(
-                    x.iter()
-                        .map(|(n, v)| {
-                            let mut name = n.clone();
-                            name.push(0);
-                            Value::Tuple(vec![Value::Bytes(name), Value::Bytes(v.clone())])
-                        })
-                        .collect(),
-                )
-            };
+            let xattrs = crate::objects::tests::xattrs_value;
             let v = Value::Tuple(vec![
                 Value::Array(
                     p.modes
