@@ -57,10 +57,7 @@ fn agent_layout_size_and_registers() {
         let bytes = std::fs::read(dir.join("atomboot-agent.bin")).unwrap();
         let has_unsigned = bytes.windows(8).any(|w| w == b"unsigned");
         assert_eq!(has_unsigned, !build.ends_with("-signed"), "{build}");
-        let (lo, hi) = (
-            u64::from(p.agent_addr),
-            u64::from(p.agent_addr) + u64::from(p.agent_max),
-        );
+        let (lo, hi) = (u64::from(p.agent.addr), p.agent.end());
         let mut end = 0;
         for line in objdump(&["-h"], &elf).lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -80,16 +77,16 @@ fn agent_layout_size_and_registers() {
             }
         }
         assert!(end > lo, "{}: no sections found", p.name);
-        for (name, start, len) in p.regions() {
+        for (name, r) in p.regions() {
             if name != "agent" {
-                let (s, e) = (u64::from(start), u64::from(start) + u64::from(len));
+                let (s, e) = (u64::from(r.addr), r.end());
                 assert!(e <= lo || s >= end, "{}: agent overlaps {name}", p.name);
             }
         }
         // Entry: the first instruction is A32 (a push), at the link address.
         let dis = objdump(&["-d"], &elf);
         assert!(
-            dis.contains(&format!("{:08x} <_start>:", p.agent_addr)),
+            dis.contains(&format!("{:08x} <_start>:", p.agent.addr)),
             "{}: _start not at the link address",
             p.name
         );
@@ -140,7 +137,7 @@ fn boot_scripts_use_the_profile_addresses() {
                 .join("boot.cmd"),
         )
         .unwrap();
-        let agent = format!("{:#x}", p.agent_addr);
+        let agent = format!("{:#x}", p.agent.addr);
         let dev = p.boot_dev;
         for step in ["decide", "verify"] {
             assert!(
@@ -157,10 +154,11 @@ fn boot_scripts_use_the_profile_addresses() {
             "{}: agent not loaded bounded to {agent}",
             p.name
         );
-        for (i, (file, addr, room)) in p.small_files().into_iter().enumerate() {
+        for (i, (file, at)) in p.small_files().into_iter().enumerate() {
             let var = boot_agent::vars::SMALL_BYTES[i];
             let line = format!(
-                "if fatload {dev} {addr:#x} {file} {room:#x}; then setenv {var} ${{filesize}}; fi"
+                "if fatload {dev} {:#x} {file} {:#x}; then setenv {var} ${{filesize}}; fi",
+                at.addr, at.len
             );
             assert!(script.contains(&line), "{}: lacks {line:?}", p.name);
         }

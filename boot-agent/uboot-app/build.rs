@@ -75,7 +75,7 @@ SECTIONS {{
   /DISCARD/ : {{ *(.ARM.exidx*) *(.ARM.extab*) *(.comment) }}
 }}
 ",
-        profile.agent_addr, profile.agent_max
+        profile.agent.addr, profile.agent.len
     )
     .unwrap();
     println!("cargo:rustc-link-search={}", out.display());

@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
     match which % 6 {
         0 => {
             if let Ok(c) = Commit::parse(bytes) {
-                let again = Commit::parse(&c.serialize()).expect("re-serialised commit parses");
+                let again = Commit::parse(&c.serialize().expect("a parsed commit re-serialises"))
+                    .expect("re-serialised commit parses");
                 assert_eq!(again, c);
             }
         }

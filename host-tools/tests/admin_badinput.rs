@@ -329,10 +329,7 @@ fn damaged_boot_files_redeploy_uses_a_fresh_directory() {
         )
         .deploy(&forced)
         .unwrap();
-    assert_eq!(
-        (again.commit.as_str(), again.serial),
-        (v2.commit.as_str(), 1)
-    );
+    assert_eq!((again.commit, again.serial), (v2.commit, 1));
     assert_eq!(boots(&w.image_bytes()).unwrap(), (again, "primary"));
     let mut a = w.admin();
     let c = a.config().unwrap().unwrap();

@@ -79,18 +79,7 @@ fn scenario(boot_is_image: bool) {
         repo: &repo,
     };
     // init-fs DIR with --boot prepares both; --sysroot is not needed for init-fs.
-    let out = Command::new(env!("CARGO_BIN_EXE_atomboot"))
-        .args(["admin", "--board", "am335x", "--boot"])
-        .arg(&boot)
-        .arg("init-fs")
-        .arg(&sysroot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    init_fs("am335x", &boot, &sysroot);
     cli.ok(&["os-init", "debian"]);
     let s = cli.status(&[]);
     assert!(s["generation"].is_null());

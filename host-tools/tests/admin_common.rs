@@ -10,6 +10,29 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
 
+/// Runs `cmd`, which must succeed (its stderr is shown if not): its output.
+pub fn succeeds(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `atomboot admin --board BOARD --boot BOOT init-fs SYSROOT`, which must succeed.
+pub fn init_fs(board: &str, boot: &Path, sysroot: &Path) {
+    succeeds(
+        Command::new(env!("CARGO_BIN_EXE_atomboot"))
+            .args(["admin", "--board", board, "--boot"])
+            .arg(boot)
+            .arg("init-fs")
+            .arg(sysroot),
+    );
+}
+
 /// Deterministic bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -140,7 +163,7 @@ impl World {
     }
 
     /// Adds commit `name` (seed) with an am335x device tree.
-    pub fn commit(&self, name: &str, seed: u64, kernel_len: usize) -> String {
+    pub fn commit(&self, name: &str, seed: u64, kernel_len: usize) -> atomboot_repo::Checksum {
         let t = tree(
             self.dir.path(),
             seed,

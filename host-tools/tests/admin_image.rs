@@ -37,32 +37,27 @@ fn image_boots_its_deployment_and_passes_fsck() {
     std::fs::create_dir_all(&board_dir).unwrap();
     std::fs::write(board_dir.join("MLO"), bytes(5, 100)).unwrap();
     let disk = dir.path().join("disk.img");
-    let out = Command::new(env!("CARGO_BIN_EXE_atomboot"))
-        .args(["admin", "--board", "am335x", "--tree-source"])
-        .arg(&repo)
-        .args([
-            "image",
-            "--boot-size",
-            "16",
-            "--root-size",
-            "16",
-            "--karg",
-            "console=ttyS0,115200",
-        ])
-        .arg("--agent")
-        .arg(&agent)
-        .arg("--boot-scr")
-        .arg(&scr)
-        .arg("--board-dir")
-        .arg(&board_dir)
-        .arg("os/stable")
-        .arg(&disk)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(env!("CARGO_BIN_EXE_atomboot"))
+            .args(["admin", "--board", "am335x", "--tree-source"])
+            .arg(&repo)
+            .args([
+                "image",
+                "--boot-size",
+                "16",
+                "--root-size",
+                "16",
+                "--karg",
+                "console=ttyS0,115200",
+            ])
+            .arg("--agent")
+            .arg(&agent)
+            .arg("--boot-scr")
+            .arg(&scr)
+            .arg("--board-dir")
+            .arg(&board_dir)
+            .arg("os/stable")
+            .arg(&disk),
     );
     let bytes_ = std::fs::read(&disk).unwrap();
     assert_eq!(bytes_.len(), (1 + 16 + 16) * 1024 * 1024);
@@ -71,10 +66,7 @@ fn image_boots_its_deployment_and_passes_fsck() {
 
     // The boot partition (found through the MBR) boots the deployment, files verified.
     let (dep, slot) = boots(&bytes_).unwrap();
-    assert_eq!(
-        (dep.commit.as_str(), dep.serial, slot),
-        (commit.as_str(), 0, "primary")
-    );
+    assert_eq!((dep.commit, dep.serial, slot), (commit, 0, "primary"));
 
     // Partitions extracted: fsck.vfat, mtools, e2fsck, debugfs.
     let mib = 1024 * 1024;
@@ -135,20 +127,15 @@ fn image_boots_its_deployment_and_passes_fsck() {
     assert!(ls.contains("vmlinuz"), "{ls}");
 
     // Offline status straight on the disk image (no sysroot at hand).
-    let out = Command::new(env!("CARGO_BIN_EXE_atomboot"))
-        .args(["admin", "status", "--json", "--sysroot"])
-        .arg(dir.path().join("nonexistent"))
-        .arg("--boot")
-        .arg(&disk)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        Command::new(env!("CARGO_BIN_EXE_atomboot"))
+            .args(["admin", "status", "--json", "--sysroot"])
+            .arg(dir.path().join("nonexistent"))
+            .arg("--boot")
+            .arg(&disk),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["deployments"][0]["commit"], commit.as_str());
+    assert_eq!(v["deployments"][0]["commit"], commit.to_hex());
     assert_eq!(v["deployments"][0]["boot_files_ok"], true);
     assert_eq!(v["last_boot"]["upgrade_available"], "0");
 }

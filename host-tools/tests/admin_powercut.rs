@@ -211,7 +211,7 @@ fn every_cut_point_boots_old_or_new() {
     total += cut_points(&w, cmdline(&v2), "cleanup", &[&v2], |a| {
         let removed = a.cleanup().unwrap();
         assert!(
-            removed.iter().any(|r| r.contains(&v3_id.commit)),
+            removed.iter().any(|r| r.contains(&v3_id.commit.to_hex())),
             "{removed:?}"
         );
     });
@@ -222,10 +222,10 @@ fn every_cut_point_boots_old_or_new() {
 }
 
 trait Resolve {
-    fn source_resolve(&self, r: &str) -> String;
+    fn source_resolve(&self, r: &str) -> atomboot_repo::Checksum;
 }
 impl Resolve for World {
-    fn source_resolve(&self, r: &str) -> String {
+    fn source_resolve(&self, r: &str) -> atomboot_repo::Checksum {
         use host_tools::deploy::source::CommitSource;
         self.source.resolve(r).unwrap()
     }

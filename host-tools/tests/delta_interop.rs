@@ -8,13 +8,14 @@
 
 use atomboot_repo::delta::{self, part, DeltaName};
 use atomboot_repo::Repo;
+mod support;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use support::{cmd, ok, serve_with};
 
 struct Server {
     url: String,
@@ -29,71 +30,13 @@ impl Server {
 }
 
 fn serve(root: PathBuf) -> Server {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
     let log = Arc::new(Mutex::new(Vec::new()));
     let lg = log.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let (root, lg) = (root.clone(), lg.clone());
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    lg.lock().unwrap().push(path.clone());
-                    let (status, body) = match fs::read(root.join(path.trim_start_matches('/'))) {
-                        Ok(b) => ("200 OK", b),
-                        Err(_) => ("404 Not Found", b"not found".to_vec()),
-                    };
-                    let sent = write!(
-                        s,
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
-                        body.len()
-                    )
-                    .and_then(|_| s.write_all(&body));
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    let url = serve_with(root, move |req| {
+        lg.lock().unwrap().push(req.path.to_string());
+        req.file()
     });
     Server { url, log }
-}
-
-fn cmd(prog: &str, repo: &Path, args: &[&str]) -> (bool, String, String) {
-    let p = if prog == "atomboot" {
-        env!("CARGO_BIN_EXE_atomboot")
-    } else {
-        prog
-    };
-    let o = Command::new(p)
-        .arg(format!("--repo={}", repo.display()))
-        .args(args)
-        .output()
-        .expect("spawn (is ostree installed? scripts/setup.sh installs it)");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn ok(prog: &str, repo: &Path, args: &[&str]) -> String {
-    let (s, out, err) = cmd(prog, repo, args);
-    assert!(s, "{prog} {args:?}: {out}{err}");
-    out
 }
 
 /// Deterministic bytes (xorshift).

@@ -172,7 +172,7 @@ fn dirtree_with_bad_names_is_rejected() {
         };
         let cc: Checksum = repo
             .store
-            .write_meta(ObjectType::Commit, &commit.serialize())
+            .write_meta(ObjectType::Commit, &commit.serialize().unwrap())
             .unwrap();
         repo.store.write_ref("evil", &cc).unwrap();
         let co = t.path().join("co");

@@ -10,14 +10,16 @@ use atomboot_repo::objects::{
 use atomboot_repo::store::Store;
 use flate2::{write::DeflateEncoder, Compression};
 use std::collections::HashMap;
+mod support;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{atomboot_bin, cmd, ok, serve_with, Reply};
 
 /// The test server: files under `root`, with switchable misbehaviour.
 struct Server {
@@ -33,10 +35,8 @@ struct Server {
 }
 
 fn serve(root: PathBuf) -> Server {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let s = Server {
-        url,
+    let mut s = Server {
+        url: String::new(),
         close_each: Arc::default(),
         stall_filez_after: Arc::new(AtomicUsize::new(usize::MAX)),
         filez_served: Arc::default(),
@@ -50,97 +50,26 @@ fn serve(root: PathBuf) -> Server {
         s.bytes_served.clone(),
         s.requests.clone(),
     );
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let (root, close_each, stall, fz, bytes, reqs) = (
-                root.clone(),
-                close_each.clone(),
-                stall.clone(),
-                fz.clone(),
-                bytes.clone(),
-                reqs.clone(),
-            );
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(conn.try_clone().unwrap());
-                let mut answered = 0;
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if answered > 0 && close_each.load(Ordering::SeqCst) {
-                        let _ = conn.shutdown(std::net::Shutdown::Both);
-                        return;
-                    }
-                    answered += 1;
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    reqs.lock().unwrap().push(path.clone());
-                    if path.ends_with(".filez")
-                        && fz.load(Ordering::SeqCst) >= stall.load(Ordering::SeqCst)
-                    {
-                        // Hold the request (the client is killed meanwhile).
-                        std::thread::sleep(Duration::from_secs(60));
-                        return;
-                    }
-                    let (status, body) = match fs::read(root.join(path.trim_start_matches('/'))) {
-                        Ok(b) => ("200 OK", b),
-                        Err(_) => ("404 Not Found", b"not found".to_vec()),
-                    };
-                    if path.ends_with(".filez") && status.starts_with("200") {
-                        fz.fetch_add(1, Ordering::SeqCst);
-                    }
-                    bytes.fetch_add(body.len() as u64, Ordering::SeqCst);
-                    let sent = write!(
-                        conn,
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
-                        body.len()
-                    )
-                    .and_then(|_| conn.write_all(&body));
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-            });
+    s.url = serve_with(root, move |req| {
+        if req.answered > 0 && close_each.load(Ordering::SeqCst) {
+            return Reply::Close;
         }
+        reqs.lock().unwrap().push(req.path.to_string());
+        let filez = req.path.ends_with(".filez");
+        if filez && fz.load(Ordering::SeqCst) >= stall.load(Ordering::SeqCst) {
+            // Hold the request (the client is killed meanwhile).
+            return Reply::Hold(Duration::from_secs(60));
+        }
+        let reply = req.file();
+        if let Reply::Send { status, body, .. } = &reply {
+            if filez && status.starts_with("200") {
+                fz.fetch_add(1, Ordering::SeqCst);
+            }
+            bytes.fetch_add(body.len() as u64, Ordering::SeqCst);
+        }
+        reply
     });
     s
-}
-
-/// The `atomboot` under test: this build's, or the one `ATOMBOOT_BIN` names (to run the suite against an
-/// older build and see each test fail before its fix).
-fn atomboot_bin() -> String {
-    std::env::var("ATOMBOOT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_atomboot").to_string())
-}
-
-fn run(prog: &str, repo: &Path, args: &[&str]) -> (bool, String, String) {
-    let p = if prog == "atomboot" {
-        atomboot_bin()
-    } else {
-        prog.to_string()
-    };
-    let o = Command::new(p)
-        .arg(format!("--repo={}", repo.display()))
-        .args(args)
-        .output()
-        .expect("spawn (is ostree installed?)");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn ok(prog: &str, repo: &Path, args: &[&str]) -> String {
-    let (s, out, err) = run(prog, repo, args);
-    assert!(s, "{prog} {args:?}: {out}{err}");
-    out
 }
 
 /// Runs atomboot, expects failure (an error exit, not a signal, within 2 minutes: `timeout` exits 124 when
@@ -258,7 +187,7 @@ fn put_commit(srv: &Path, name: &str, tree: Checksum, meta: Checksum) -> Checksu
         root_tree: tree,
         root_meta: meta,
     };
-    let id = put_meta(srv, ObjectType::Commit, &c.serialize());
+    let id = put_meta(srv, ObjectType::Commit, &c.serialize().unwrap());
     store(srv).write_ref(name, &id).unwrap();
     id
 }
@@ -396,7 +325,7 @@ fn deep_gvariant_in_summary_and_commit_metadata_is_refused_without_a_crash() {
         atomboot_repo::gvariant::Type::Str('s'),
         atomboot_repo::gvariant::Value::Str(marker.clone()),
     )];
-    let mut bytes = c.serialize();
+    let mut bytes = c.serialize().unwrap();
     deepen(&mut bytes, &marker);
     let id = put_meta(&s.srv, ObjectType::Commit, &bytes);
     store(&s.srv).write_ref("deepmeta", &id).unwrap();
@@ -437,7 +366,7 @@ fn symlink_with_content_is_refused_by_pull_and_fsck() {
         &["fsck"],
         "symlink object announces 14 bytes of content",
     );
-    assert!(!run("ostree", &s.srv, &["fsck"]).0, "ostree fsck agrees");
+    assert!(!cmd("ostree", &s.srv, &["fsck"]).0, "ostree fsck agrees");
 }
 
 #[test]
@@ -467,7 +396,7 @@ fn bad_dirmeta_and_file_modes_are_refused_by_pull_and_fsck() {
         clean(&s.dst);
         fails_with(&s.srv, &["fsck"], needle);
         assert!(
-            !run("ostree", &s.srv, &["fsck"]).0,
+            !cmd("ostree", &s.srv, &["fsck"]).0,
             "ostree fsck agrees on {branch}"
         );
         store(&s.srv).delete_ref(branch).unwrap();
@@ -797,11 +726,11 @@ fn cycles_in_a_corrupted_repo_end_with_an_error() {
     // A commit whose parent is itself (the object's bytes no longer match its name).
     c.parent = Some(id);
     let p = repo.store.object_path(&id, ObjectType::Commit);
-    fs::write(&p, c.serialize()).unwrap();
+    fs::write(&p, c.serialize().unwrap()).unwrap();
     fails_with(&r, &["log", "main"], "loops back to it");
     // A dirtree that contains itself.
     c.parent = None;
-    fs::write(&p, c.serialize()).unwrap();
+    fs::write(&p, c.serialize().unwrap()).unwrap();
     let root = repo.read_dirtree(&c.root_tree).unwrap();
     let mut looped = root.clone();
     looped.dirs[0].1 = c.root_tree;

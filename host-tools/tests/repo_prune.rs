@@ -1,27 +1,11 @@
 //! prune --refs-only [--keep-younger-than]: same surviving objects as `ostree prune` on a copy.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-
-fn ok(prog: &str, repo: &Path, args: &[&str]) -> String {
-    let p = if prog == "atomboot" {
-        env!("CARGO_BIN_EXE_atomboot")
-    } else {
-        prog
-    };
-    let o = Command::new(p)
-        .arg(format!("--repo={}", repo.display()))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{prog} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use support::ok;
 
 fn objects(repo: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(repo.join("objects"))

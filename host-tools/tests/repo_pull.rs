@@ -1,13 +1,15 @@
 //! Pull over loopback HTTP (a tiny server thread in the test), file:// and pull-local, both ways with
 //! the real `ostree`, plus misbehaving servers (HTML, 404, truncated bodies) and resume.
 
+mod support;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use support::{cmd, ok, serve_with, Reply};
 
 const GOOD: u8 = 0;
 const HTML: u8 = 1;
@@ -24,68 +26,46 @@ struct Server {
 
 /// Serves `root` on 127.0.0.1:<random port>; behaviour switchable through `mode`.
 fn serve(root: PathBuf) -> Server {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
     let mode = Arc::new(AtomicU8::new(GOOD));
     let filez_served = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
     let (m, fz, conns) = (mode.clone(), filez_served.clone(), connections.clone());
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
+    let url = serve_with(root, move |req| {
+        if req.answered == 0 {
             conns.fetch_add(1, Ordering::SeqCst);
-            let (root, m, fz) = (root.clone(), m.clone(), fz.clone());
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                // One request after the other on the same connection, until the client closes it.
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let mode = m.load(Ordering::SeqCst);
-                    let file = root.join(path.trim_start_matches('/'));
-                    let is_filez = path.ends_with(".filez");
-                    let (status, body, ctype) = if mode == HTML {
-                        (
-                            "200 OK",
-                            b"<html><body>Welcome to our portal</body></html>".to_vec(),
-                            "text/html",
-                        )
-                    } else if mode == MISSING_FILEZ && is_filez {
-                        ("404 Not Found", b"not found".to_vec(), "text/plain")
-                    } else {
-                        match fs::read(&file) {
-                            Ok(mut b) => {
-                                if is_filez {
-                                    fz.fetch_add(1, Ordering::SeqCst);
-                                    if mode == TRUNCATE_FILEZ {
-                                        b.truncate(b.len() * 2 / 3);
-                                    }
-                                }
-                                ("200 OK", b, "application/octet-stream")
-                            }
-                            Err(_) => ("404 Not Found", b"not found".to_vec(), "text/plain"),
-                        }
-                    };
-                    let sent = write!(
-                        s,
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: {ctype}\r\n\r\n",
-                        body.len()
-                    )
-                    .and_then(|_| s.write_all(&body));
-                    if sent.is_err() {
-                        return;
+        }
+        let mode = m.load(Ordering::SeqCst);
+        let is_filez = req.path.ends_with(".filez");
+        let reply = |status, body: &[u8], ctype| Reply::Send {
+            status,
+            body: body.to_vec(),
+            content_type: Some(ctype),
+        };
+        if mode == HTML {
+            return reply(
+                "200 OK",
+                b"<html><body>Welcome to our portal</body></html>",
+                "text/html",
+            );
+        }
+        if mode == MISSING_FILEZ && is_filez {
+            return reply("404 Not Found", b"not found", "text/plain");
+        }
+        match req.file() {
+            Reply::Send {
+                status: "200 OK",
+                mut body,
+                ..
+            } => {
+                if is_filez {
+                    fz.fetch_add(1, Ordering::SeqCst);
+                    if mode == TRUNCATE_FILEZ {
+                        body.truncate(body.len() * 2 / 3);
                     }
                 }
-            });
+                reply("200 OK", &body, "application/octet-stream")
+            }
+            _ => reply("404 Not Found", b"not found", "text/plain"),
         }
     });
     Server {
@@ -94,30 +74,6 @@ fn serve(root: PathBuf) -> Server {
         filez_served,
         connections,
     }
-}
-
-fn cmd(prog: &str, repo: &Path, args: &[&str]) -> (bool, String, String) {
-    let p = if prog == "atomboot" {
-        env!("CARGO_BIN_EXE_atomboot")
-    } else {
-        prog
-    };
-    let o = Command::new(p)
-        .arg(format!("--repo={}", repo.display()))
-        .args(args)
-        .output()
-        .expect("spawn (is ostree installed?)");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn ok(prog: &str, repo: &Path, args: &[&str]) -> String {
-    let (s, out, err) = cmd(prog, repo, args);
-    assert!(s, "{prog} {args:?}: {out}{err}");
-    out
 }
 
 /// `init --mode=MODE` then `remote add --no-gpg-verify NAME URL`, with `prog` (atomboot or ostree).

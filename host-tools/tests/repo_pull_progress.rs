@@ -1,26 +1,15 @@
 //! Pull progress when stderr is not a terminal (a serial console, a log file): one plain `pull:` line per
 //! phase, with the objects and bytes fetched so far, and no spinner or terminal control characters.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-
-fn atomboot(repo: &Path, args: &[&str]) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_atomboot"))
-        .arg(format!("--repo={}", repo.display()))
-        .args(args)
-        .output()
-        .expect("run atomboot");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use support::cmd;
 
 #[track_caller]
 fn ok(repo: &Path, args: &[&str]) -> (String, String) {
-    let (s, out, err) = atomboot(repo, args);
+    let (s, out, err) = cmd("atomboot", repo, args);
     assert!(s, "atomboot {args:?}: {out}{err}");
     (out, err)
 }

@@ -7,11 +7,12 @@
 #[path = "admin_common.rs"]
 mod common;
 
+mod support;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::serve;
 
 const OSTREE_ED25519: &str = "/opt/ostree-ed25519/bin/ostree";
 /// Debian's python (PyNaCl, GLib through gi), not whatever python3 comes first in PATH.
@@ -61,48 +62,6 @@ fn fails(prog: &str, args: &[&str]) -> String {
 
 fn repo(p: &Path) -> String {
     format!("--repo={}", p.display())
-}
-
-/// A static file server on 127.0.0.1:<ephemeral>, HTTP/1.1 keep-alive, one thread per connection.
-fn serve(root: PathBuf) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let root = root.clone();
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let (status, body) = match fs::read(root.join(path.trim_start_matches('/'))) {
-                        Ok(b) => ("200 OK", b),
-                        Err(_) => ("404 Not Found", b"not found".to_vec()),
-                    };
-                    let sent = write!(
-                        s,
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
-                        body.len()
-                    )
-                    .and_then(|_| s.write_all(&body));
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
 }
 
 fn make_tree(root: &Path, n: u8) -> PathBuf {

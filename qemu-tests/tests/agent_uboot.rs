@@ -303,7 +303,7 @@ fn a_400_mib_fat16_partition_boots_and_refuses_an_oversized_kernel() {
         .expect_not("FAKE-KERNEL A");
     let big = fake_kernel(s.dir.path(), b'B', 60 << 20);
     replace_primary_kernel(&s, &big);
-    let room = board::QEMU_VIRT.kernel.1;
+    let room = board::QEMU_VIRT.kernel.len;
     let why = format!(
         "primary kernel: declared size {} exceeds its load region of {room} bytes: not loaded",
         big.len()

@@ -112,11 +112,11 @@ impl Env for UEnv<'_> {
 ///
 /// # Safety
 /// As [`uboot::ram`]: the region must be mapped and not borrowed mutably while the result lives.
-unsafe fn region(range: (u32, u32)) -> Region<'static, [u8]> {
+unsafe fn region(at: board::Region) -> Region<'static, [u8]> {
     Region {
-        addr: range.0,
+        addr: at.addr,
         // SAFETY: the caller's guarantee.
-        bytes: unsafe { uboot::ram(range.0, range.1) },
+        bytes: unsafe { uboot::ram(at.addr, at.len) },
     }
 }
 
@@ -150,7 +150,7 @@ pub unsafe extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
             step.unwrap_or("?")
         ),
     );
-    let (out_addr, out_room) = BOARD.env_out();
+    let out = BOARD.env_out();
     // SAFETY: the board profile's regions are mapped DDR, pairwise disjoint and clear of U-Boot and the
     // agent (board/tests/agent_layout.rs checks both boards); the script wrote them before `go` and nothing
     // writes them while the agent runs; each is handed out here once, and only env_out mutably.
@@ -158,8 +158,8 @@ pub unsafe extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
         Memory {
             small: BOARD
                 .small_files()
-                .map(|(_, addr, room)| uboot::ram(addr, room)),
-            env_out: (out_addr, uboot::ram_mut(out_addr, out_room)),
+                .map(|(_, at)| uboot::ram(at.addr, at.len)),
+            env_out: (out.addr, uboot::ram_mut(out.addr, out.len)),
             kernel: region(BOARD.kernel),
             ramdisk: region(BOARD.ramdisk),
             fdt: region(BOARD.fdt),
@@ -178,7 +178,7 @@ pub unsafe extern "C" fn agent_main(argc: i32, argv: *const *const u8) -> i32 {
         _ => {
             boot_agent::report::say(
                 &mut console,
-                format_args!("usage: go {:#x} decide|verify", BOARD.agent_addr),
+                format_args!("usage: go {:#x} decide|verify", BOARD.agent.addr),
             );
             env.set("atomboot_step", format_args!("fail"));
             env.set(

@@ -8,7 +8,7 @@ use super::objects::{
     Checksum, Commit, DirMeta, DirTree, FileHeader, ObjectType, S_IFLNK, S_IFMT, S_IFREG,
 };
 use super::statcache::{DevIno, StatCache};
-use super::store::{read_xattrs, Mode, Store};
+use super::store::{read_xattrs, Mode, Store, Transaction};
 use super::RepoError;
 use rayon::prelude::*;
 use std::fs;
@@ -229,7 +229,6 @@ pub fn commit_dir_stats(
         super::store::validate_ref(b)?;
     }
     let txn = store.begin()?;
-    let _staging = txn.staging_guard();
     // Overrides change every file's header: a cache made with other ones does not apply.
     let options = format!("{:?} {:?}", o.owner_uid, o.owner_gid);
     let cache = (!o.no_stat_cache)
@@ -248,15 +247,16 @@ pub fn commit_dir_stats(
         stats: Counters::default(),
     };
     let root = walk(&w, dir, Path::new(""))?;
-    let csum = commit_root(store, &txn, root, o)?;
-    if let Some(cache) = w.cache {
+    let Walk { cache, stats, .. } = w;
+    let csum = commit_root(store, txn, root, o)?;
+    if let Some(cache) = cache {
         // Only a hint: a commit that could not save it is still a good commit.
         let _ = cache.save();
     }
     let stats = CommitStats {
-        read: w.stats.read.into_inner(),
-        stat_cache: w.stats.stat_cache.into_inner(),
-        devino: w.stats.devino.into_inner(),
+        read: stats.read.into_inner(),
+        stat_cache: stats.stat_cache.into_inner(),
+        devino: stats.devino.into_inner(),
     };
     Ok((csum, stats))
 }
@@ -271,14 +271,13 @@ pub fn commit_tree(
         super::store::validate_ref(b)?;
     }
     let txn = store.begin()?;
-    let _staging = txn.staging_guard();
-    commit_root(store, &txn, root, o)
+    commit_root(store, txn, root, o)
 }
 
-/// Writes the commit object for `root` in `txn`, finishes it and moves the branch.
+/// Writes the commit object for `root` in `txn`, commits it and moves the branch.
 fn commit_root(
     store: &Store,
-    txn: &Store,
+    txn: Transaction,
     (root_tree, root_meta): (Checksum, Checksum),
     o: &CommitOptions,
 ) -> Result<Checksum, RepoError> {
@@ -296,7 +295,7 @@ fn commit_root(
             let pc = Commit::parse(&store.read_meta(&p, ObjectType::Commit)?)
                 .map_err(|e| RepoError::Corrupt(format!("commit {p}: {e}")))?;
             if (pc.root_tree, pc.root_meta) == (root_tree, root_meta) {
-                txn.finish()?;
+                txn.commit()?;
                 return Ok(p);
             }
         }
@@ -324,8 +323,11 @@ fn commit_root(
         root_tree,
         root_meta,
     };
-    let csum = txn.write_meta(ObjectType::Commit, &c.serialize())?;
-    txn.finish()?;
+    let bytes = c
+        .serialize()
+        .map_err(|e| RepoError::Usage(format!("cannot write the commit: {e}")))?;
+    let csum = txn.write_meta(ObjectType::Commit, &bytes)?;
+    txn.commit()?;
     if let Some(b) = &o.branch {
         store.write_ref(b, &csum)?;
     }

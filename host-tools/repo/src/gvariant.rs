@@ -298,6 +298,157 @@ fn push_offsets(out: &mut Vec<u8>, offsets: impl Iterator<Item = usize>, size: u
     }
 }
 
+/// One serialised GVariant value written from typed parts (the object builders use it): its type is
+/// fixed by the calls that make it, so writing cannot fail, and the bytes are GLib's normal form, the
+/// same as [`serialize`] gives for that type (the objects' tests compare the two).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enc {
+    bytes: Vec<u8>,
+    align: usize,
+    fixed: bool,
+}
+
+impl Enc {
+    /// `b`.
+    pub fn bool(x: bool) -> Enc {
+        Enc {
+            bytes: vec![u8::from(x)],
+            align: 1,
+            fixed: true,
+        }
+    }
+
+    /// `u`.
+    pub fn u32(x: u32) -> Enc {
+        Enc {
+            bytes: x.to_le_bytes().to_vec(),
+            align: 4,
+            fixed: true,
+        }
+    }
+
+    /// `t`.
+    pub fn u64(x: u64) -> Enc {
+        Enc {
+            bytes: x.to_le_bytes().to_vec(),
+            align: 8,
+            fixed: true,
+        }
+    }
+
+    /// `s`.
+    pub fn str(s: &str) -> Enc {
+        let mut bytes = Vec::with_capacity(s.len() + 1);
+        bytes.extend_from_slice(s.as_bytes());
+        bytes.push(0);
+        Enc {
+            bytes,
+            align: 1,
+            fixed: false,
+        }
+    }
+
+    /// `ay`.
+    pub fn bytes(b: &[u8]) -> Enc {
+        Enc {
+            bytes: b.to_vec(),
+            align: 1,
+            fixed: false,
+        }
+    }
+
+    /// `aT` of `items`, each of type `T` (whose alignment and fixed size the caller names, since an
+    /// empty array carries none).
+    pub fn array(elem_align: usize, elem_fixed: bool, items: impl IntoIterator<Item = Enc>) -> Enc {
+        let mut body = Vec::new();
+        let mut ends = Vec::new();
+        for it in items {
+            if !elem_fixed {
+                pad(&mut body, elem_align);
+            }
+            body.extend_from_slice(&it.bytes);
+            ends.push(body.len());
+        }
+        if !elem_fixed {
+            let osz = offset_size_for_body(body.len(), ends.len());
+            push_offsets(&mut body, ends.into_iter(), osz);
+        }
+        Enc {
+            bytes: body,
+            align: elem_align,
+            fixed: false,
+        }
+    }
+
+    /// A tuple of `members`.
+    pub fn tuple(members: Vec<Enc>) -> Enc {
+        let align = members.iter().map(|m| m.align).max().unwrap_or(1);
+        let fixed = members.iter().all(|m| m.fixed);
+        if members.is_empty() {
+            return Enc {
+                bytes: vec![0],
+                align,
+                fixed,
+            };
+        }
+        let last = members.len() - 1;
+        let mut body = Vec::new();
+        let mut ends = Vec::new();
+        for (i, m) in members.into_iter().enumerate() {
+            pad(&mut body, m.align);
+            body.extend_from_slice(&m.bytes);
+            if !m.fixed && i != last {
+                ends.push(body.len());
+            }
+        }
+        if fixed {
+            pad(&mut body, align);
+        } else {
+            let osz = offset_size_for_body(body.len(), ends.len());
+            push_offsets(&mut body, ends.into_iter().rev(), osz);
+        }
+        Enc {
+            bytes: body,
+            align,
+            fixed,
+        }
+    }
+
+    /// A `{kv}` dictionary entry.
+    pub fn dict_entry(key: Enc, value: Enc) -> Enc {
+        Enc::tuple(vec![key, value])
+    }
+
+    /// `v` holding `inner`, whose type signature is `sig` (named by the caller, who made `inner`).
+    pub fn variant_of(inner: Enc, sig: &str) -> Enc {
+        let mut bytes = inner.bytes;
+        bytes.push(0);
+        bytes.extend_from_slice(sig.as_bytes());
+        Enc {
+            bytes,
+            align: 8,
+            fixed: false,
+        }
+    }
+
+    /// `v`: `value` of type `t`. The one fallible part: a value that is not of type `t`.
+    pub fn variant(t: &Type, value: &Value) -> Result<Enc, GvError> {
+        let mut bytes = serialize(t, value)?;
+        bytes.push(0);
+        bytes.extend_from_slice(t.to_string().as_bytes());
+        Ok(Enc {
+            bytes,
+            align: 8,
+            fixed: false,
+        })
+    }
+
+    /// The serialised bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
 /// Serialises `v` as type `t` in GLib's normal form.
 pub fn serialize(t: &Type, v: &Value) -> Result<Vec<u8>, GvError> {
     let mut out = Vec::new();

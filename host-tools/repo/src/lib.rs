@@ -40,7 +40,7 @@ pub use checkout::CheckoutOptions;
 pub use commit::CommitOptions;
 pub use fsck::FsckReport;
 pub use objects::{Checksum, Commit, DirMeta, DirTree, FileHeader, ObjectType};
-pub use store::Mode;
+pub use store::{Mode, Transaction};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

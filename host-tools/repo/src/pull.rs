@@ -10,7 +10,7 @@ use super::lock::{LockKind, RepoLock};
 use super::objects::{
     Checksum, Commit, DirEntry, DirMeta, DirTree, FileHeader, ObjectType, MAX_METADATA_SIZE,
 };
-use super::store::{write_atomic, Mode, Store};
+use super::store::{write_atomic, Mode, Store, Transaction};
 use super::RepoError;
 use std::collections::HashSet;
 use std::fs;
@@ -326,7 +326,7 @@ impl Source {
 }
 
 struct Puller<'a> {
-    dest: &'a Store,
+    dest: &'a Transaction,
     src: &'a Source,
     bytes: Arc<AtomicU64>,
     stats: PullStats,
@@ -547,7 +547,7 @@ impl Puller<'_> {
         if let Some(e) = errs.into_iter().next() {
             return Err(e);
         }
-        self.dest.finish()?;
+        self.dest.flush()?;
         fs::remove_file(&partial).ok();
         Ok(())
     }
@@ -632,7 +632,6 @@ pub fn pull_resolved_depth(
     // Shared: prune (exclusive) waits until this pull's objects are named by its refs.
     let _lock = RepoLock::acquire(&dest.path, LockKind::Shared)?;
     let txn = dest.begin()?;
-    let _staging = txn.staging_guard();
     let p = Puller {
         dest: &txn,
         src,
@@ -663,7 +662,7 @@ pub fn pull_resolved_depth(
             &p.bytes,
         ) {
             // Keep what was fetched and verified: the next pull resumes from it.
-            let _ = txn.finish();
+            let _ = txn.flush();
             p.phase(format_args!("stopped: {e}; what was fetched is kept"));
             return Err(e);
         }
@@ -672,7 +671,7 @@ pub fn pull_resolved_depth(
         while let Some(commit) = cur.take() {
             if let Err(e) = p.pull_commit(&commit, &progress) {
                 // Keep what was fetched and verified: the next pull resumes from it.
-                let _ = txn.finish();
+                let _ = txn.flush();
                 p.phase(format_args!("stopped: {e}; what was fetched is kept"));
                 return Err(e);
             }
@@ -698,7 +697,9 @@ pub fn pull_resolved_depth(
     p.stats
         .bytes
         .store(p.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
-    Ok(p.stats)
+    let stats = p.stats;
+    txn.commit()?;
+    Ok(stats)
 }
 
 /// Progress as plain lines, not a redrawn bar: stderr is not a terminal (a log, a pipe), or it is one

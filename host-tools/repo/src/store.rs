@@ -60,19 +60,59 @@ pub struct Store {
     pub mode: Mode,
     /// Whole `config` text (kept to append remotes).
     pub config: String,
-    /// In a transaction ([`Store::begin`]): new objects go to this staging directory under `tmp/`,
-    /// without a per-object fsync, until [`Store::finish`].
-    pub staging: Option<PathBuf>,
-    /// The lock on the staging directory, held by the transaction (and its clones).
-    pub staging_lock: Option<Arc<TmpdirLock>>,
+    /// Only the store inside a [`Transaction`] has one: new objects go to its staging directory.
+    staging: Option<Staging>,
 }
 
-/// Removes a transaction's staging directory on drop ([`Store::staging_guard`]).
-pub struct StagingGuard<'a>(&'a Store);
+/// A transaction's staging directory under `tmp/`, and the lock that holds it.
+#[derive(Debug, Clone)]
+struct Staging {
+    dir: PathBuf,
+    _lock: Arc<TmpdirLock>,
+}
 
-impl Drop for StagingGuard<'_> {
+/// A write transaction ([`Store::begin`]): objects written through it (it derefs to the [`Store`] that
+/// writes them) land in its staging directory without a per-object fsync. [`Transaction::commit`] makes
+/// them durable and moves them into `objects/`; dropping it without committing aborts: the staging
+/// directory and its lock file are removed, and what was staged is lost.
+#[derive(Debug)]
+pub struct Transaction {
+    store: Store,
+}
+
+impl std::ops::Deref for Transaction {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Transaction {
+    /// Makes what is staged so far durable and moves it into `objects/`, keeping the transaction open
+    /// for more writes (a pull keeps what it fetched before an error this way): syncfs (or an fsync of
+    /// each of a few objects), the renames, the object directories fsynced. Nothing in `objects/` ever
+    /// names bytes that are not on disk.
+    pub fn flush(&self) -> Result<(), RepoError> {
+        match &self.store.staging {
+            Some(st) => self.store.move_staged(&st.dir),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes and ends the transaction (its staging directory, empty now, is removed).
+    pub fn commit(self) -> Result<(), RepoError> {
+        self.flush()
+    }
+}
+
+impl Drop for Transaction {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(st) = &self.store.staging {
+            let _ = fs::remove_dir_all(&st.dir);
+            let mut lock = st.dir.as_os_str().to_owned();
+            lock.push("-lock");
+            let _ = fs::remove_file(PathBuf::from(lock));
+        }
     }
 }
 
@@ -226,7 +266,6 @@ impl Store {
             mode,
             config,
             staging: None,
-            staging_lock: None,
         })
     }
 
@@ -262,7 +301,6 @@ impl Store {
             mode,
             config,
             staging: None,
-            staging_lock: None,
         })
     }
 
@@ -285,7 +323,7 @@ impl Store {
         let staging = self.staging.as_ref()?;
         let p = self.object_path(csum, t);
         let rel = p.strip_prefix(self.path.join("objects")).ok()?;
-        Some(staging.join(rel))
+        Some(staging.dir.join(rel))
     }
 
     /// The file holding an object: in objects/, else (in a transaction) in the staging directory.
@@ -309,17 +347,15 @@ impl Store {
         self.find_stored(csum, t).is_some()
     }
 
-    /// Starts a write transaction (as OSTree's staging directory): objects written through the returned
-    /// store land in `tmp/staging-<boot id>-*` without a per-object fsync; [`Store::finish`] makes them
-    /// durable with one `syncfs`, then renames them into `objects/` and fsyncs the object directories.
-    /// Nothing in `objects/` ever names bytes that are not on disk; an interrupted transaction leaves only
-    /// its staging directory.
+    /// Starts a write [`Transaction`] (as OSTree's staging directory): objects written through it land in
+    /// `tmp/staging-<boot id>-*` without a per-object fsync until it is flushed or committed; an
+    /// interrupted transaction leaves only its staging directory.
     ///
     /// As OSTree's `_ostree_repo_allocate_tmpdir`: a staging directory of this boot that nobody holds (left
     /// by a killed pull) is taken over, so the objects it had verified count as present and are not fetched
     /// again (they were written during this boot, so the page cache still has them even unsynced); each
     /// directory is held with a lock on `tmp/<name>-lock`.
-    pub fn begin(&self) -> Result<Store, RepoError> {
+    pub fn begin(&self) -> Result<Transaction, RepoError> {
         let tmp = self.path.join("tmp");
         let prefix = staging_prefix();
         let mut found = None;
@@ -353,10 +389,14 @@ impl Store {
                 }
             },
         };
-        Ok(Store {
-            staging: Some(dir),
-            staging_lock: Some(Arc::new(lock)),
-            ..self.clone()
+        Ok(Transaction {
+            store: Store {
+                staging: Some(Staging {
+                    dir,
+                    _lock: Arc::new(lock),
+                }),
+                ..self.clone()
+            },
         })
     }
 
@@ -384,7 +424,7 @@ impl Store {
             let Ok(md) = fs::symlink_metadata(&p) else {
                 continue;
             };
-            if self.staging.as_deref() == Some(p.as_path()) {
+            if self.staging.as_ref().is_some_and(|st| st.dir == p) {
                 continue;
             }
             if name.starts_with("staging-") && md.is_dir() {
@@ -416,20 +456,11 @@ impl Store {
         Ok(freed)
     }
 
-    /// Makes a transaction durable: syncfs, staged objects renamed into `objects/`, object directories
-    /// fsynced (the staging directory stays, empty, for more writes). Outside a transaction: fsyncs the
-    /// object directories.
-    pub fn finish(&self) -> Result<(), RepoError> {
+    /// [`Transaction::flush`]: the objects staged in `staging` made durable and renamed into `objects/`,
+    /// the object directories fsynced (the staging directory stays, empty, for more writes).
+    fn move_staged(&self, staging: &Path) -> Result<(), RepoError> {
         use rayon::prelude::*;
         let objects = self.path.join("objects");
-        let Some(staging) = &self.staging else {
-            // Outside a transaction every object was fsynced when written: make the names durable.
-            if let Ok(rd) = fs::read_dir(&objects) {
-                let dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-                dirs.par_iter().try_for_each(|d| fsync_dir(d))?;
-            }
-            return fsync_dir(&objects);
-        };
         // What is staged, by object directory: (its object directory, [(staged file, its place there)]).
         let mut groups: Vec<(PathBuf, Vec<(PathBuf, PathBuf)>)> = Vec::new();
         for sub in fs::read_dir(staging).map_err(|e| io_err(staging, "read directory", e))? {
@@ -488,21 +519,6 @@ impl Store {
         } else {
             syncfs(&objects)
         }
-    }
-
-    /// Drops a transaction's staging directory (what is still staged is lost) and its lock file.
-    pub fn abort(&self) {
-        if let Some(staging) = &self.staging {
-            let _ = fs::remove_dir_all(staging);
-            let mut lock = staging.as_os_str().to_owned();
-            lock.push("-lock");
-            let _ = fs::remove_file(PathBuf::from(lock));
-        }
-    }
-
-    /// A guard that drops the staging directory when it goes out of scope (after `finish`, it is empty).
-    pub fn staging_guard(&self) -> StagingGuard<'_> {
-        StagingGuard(self)
     }
 
     pub(super) fn tmp_file(&self) -> Result<TmpObject, RepoError> {

@@ -1,7 +1,7 @@
 //! The `summary` file: `(a(s(taya{sv}))a{sv})` — refs sorted by name with (commit size, commit checksum,
 //! {ostree.commit.version?, ostree.commit.timestamp (BE)}), then repository metadata.
 
-use super::gvariant::{self, Type, Value};
+use super::gvariant::{self, Enc, Type, Value};
 use super::objects::{Checksum, ObjectType};
 use super::store::Store;
 use super::RepoError;
@@ -20,11 +20,14 @@ pub struct SummaryRef {
     pub version: Option<String>,
 }
 
-fn entry(k: &str, t: Type, v: Value) -> Value {
-    Value::DictEntry(
-        Box::new(Value::Str(k.into())),
-        Box::new(Value::Variant(t, Box::new(v))),
-    )
+/// `{sv}`: `key` and `inner` (of type `sig`) in a variant.
+fn entry(key: &str, inner: Enc, sig: &str) -> Enc {
+    Enc::dict_entry(Enc::str(key), Enc::variant_of(inner, sig))
+}
+
+/// `a{sv}` of `entries`.
+fn dict(entries: Vec<Enc>) -> Enc {
+    Enc::array(8, false, entries)
 }
 
 /// Serialises a summary for these refs (sorted by name here) and static deltas (name, SHA-256 of the
@@ -37,77 +40,43 @@ pub fn build(
 ) -> Vec<u8> {
     let mut refs = refs.to_vec();
     refs.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-    let items = refs
-        .iter()
-        .map(|r| {
-            let mut meta = Vec::new();
-            if let Some(v) = &r.version {
-                meta.push(entry(
-                    "ostree.commit.version",
-                    Type::Str('s'),
-                    Value::Str(v.clone()),
-                ));
-            }
-            if let Some(ts) = r.timestamp {
-                meta.push(entry(
-                    "ostree.commit.timestamp",
-                    Type::U64,
-                    Value::U64(ts.to_be()),
-                ));
-            }
-            Value::Tuple(vec![
-                Value::Str(r.name.clone()),
-                Value::Tuple(vec![
-                    Value::U64(r.commit_size),
-                    Value::Bytes(r.commit.0.to_vec()),
-                    Value::Array(meta),
-                ]),
-            ])
-        })
-        .collect();
+    let items = refs.iter().map(|r| {
+        let mut meta = Vec::new();
+        if let Some(v) = &r.version {
+            meta.push(entry("ostree.commit.version", Enc::str(v), "s"));
+        }
+        if let Some(ts) = r.timestamp {
+            meta.push(entry("ostree.commit.timestamp", Enc::u64(ts.to_be()), "t"));
+        }
+        Enc::tuple(vec![
+            Enc::str(&r.name),
+            Enc::tuple(vec![
+                Enc::u64(r.commit_size),
+                Enc::bytes(&r.commit.0),
+                dict(meta),
+            ]),
+        ])
+    });
+    let items = Enc::array(8, false, items);
     let mut meta = Vec::new();
     if !deltas.is_empty() {
         let items = deltas
             .iter()
-            .map(|(n, d)| {
-                entry(
-                    n,
-                    Type::Array(Box::new(Type::Byte)),
-                    Value::Bytes(d.0.to_vec()),
-                )
-            })
+            .map(|(n, d)| entry(n, Enc::bytes(&d.0), "ay"))
             .collect();
-        let t = Type::parse("a{sv}").unwrap_or_else(|_| Type::unit());
-        meta.push(entry(STATIC_DELTAS, t, Value::Array(items)));
+        meta.push(entry(STATIC_DELTAS, dict(items), "a{sv}"));
     }
     meta.extend([
-        entry(
-            "ostree.summary.mode",
-            Type::Str('s'),
-            Value::Str(mode.into()),
-        ),
+        entry("ostree.summary.mode", Enc::str(mode), "s"),
         entry(
             "ostree.summary.last-modified",
-            Type::U64,
-            Value::U64(last_modified.to_be()),
+            Enc::u64(last_modified.to_be()),
+            "t",
         ),
-        entry(
-            "ostree.summary.tombstone-commits",
-            Type::Bool,
-            Value::Bool(false),
-        ),
-        entry(
-            "ostree.summary.indexed-deltas",
-            Type::Bool,
-            Value::Bool(true),
-        ),
+        entry("ostree.summary.tombstone-commits", Enc::bool(false), "b"),
+        entry("ostree.summary.indexed-deltas", Enc::bool(true), "b"),
     ]);
-    let t = Type::parse(SUMMARY_SIG).unwrap_or_else(|_| Type::unit());
-    gvariant::serialize(
-        &t,
-        &Value::Tuple(vec![Value::Array(items), Value::Array(meta)]),
-    )
-    .unwrap_or_default()
+    Enc::tuple(vec![items, dict(meta)]).into_bytes()
 }
 
 /// Parses a summary's ref list.
@@ -235,4 +204,93 @@ pub fn parse_deltas(b: &[u8]) -> Result<Vec<(crate::delta::DeltaName, Checksum)>
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry_value(k: &str, t: &str, v: Value) -> Value {
+        Value::DictEntry(
+            Box::new(Value::Str(k.into())),
+            Box::new(Value::Variant(Type::parse(t).unwrap(), Box::new(v))),
+        )
+    }
+
+    /// The typed builder writes what the untyped serialiser writes for the same summary (how the
+    /// summary was built before), with and without versions, timestamps and deltas.
+    #[test]
+    fn typed_summary_matches_the_untyped_serialiser() {
+        let refs: Vec<SummaryRef> = (0..40u8)
+            .map(|i| SummaryRef {
+                name: format!("os/{}/{}", 40 - i, "x".repeat(usize::from(i) * 7)),
+                commit_size: u64::from(i) * 1000,
+                commit: Checksum([i; 32]),
+                timestamp: (i % 2 == 0).then_some(1_700_000_000 + u64::from(i)),
+                version: (i % 3 == 0).then(|| format!("v{i}")),
+            })
+            .collect();
+        for (refs, deltas) in [
+            (&refs[..0], vec![]),
+            (&refs[..3], vec![]),
+            (&refs[..], vec![("a-b".to_string(), Checksum([5; 32]))]),
+        ] {
+            let mut sorted = refs.to_vec();
+            sorted.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+            let items = sorted
+                .iter()
+                .map(|r| {
+                    let mut meta = Vec::new();
+                    if let Some(v) = &r.version {
+                        meta.push(entry_value(
+                            "ostree.commit.version",
+                            "s",
+                            Value::Str(v.clone()),
+                        ));
+                    }
+                    if let Some(ts) = r.timestamp {
+                        meta.push(entry_value(
+                            "ostree.commit.timestamp",
+                            "t",
+                            Value::U64(ts.to_be()),
+                        ));
+                    }
+                    Value::Tuple(vec![
+                        Value::Str(r.name.clone()),
+                        Value::Tuple(vec![
+                            Value::U64(r.commit_size),
+                            Value::Bytes(r.commit.0.to_vec()),
+                            Value::Array(meta),
+                        ]),
+                    ])
+                })
+                .collect();
+            let mut meta = Vec::new();
+            if !deltas.is_empty() {
+                let d = deltas
+                    .iter()
+                    .map(|(n, c)| entry_value(n, "ay", Value::Bytes(c.0.to_vec())))
+                    .collect();
+                meta.push(entry_value(STATIC_DELTAS, "a{sv}", Value::Array(d)));
+            }
+            meta.extend([
+                entry_value("ostree.summary.mode", "s", Value::Str("archive-z2".into())),
+                entry_value(
+                    "ostree.summary.last-modified",
+                    "t",
+                    Value::U64(7u64.to_be()),
+                ),
+                entry_value("ostree.summary.tombstone-commits", "b", Value::Bool(false)),
+                entry_value("ostree.summary.indexed-deltas", "b", Value::Bool(true)),
+            ]);
+            let want = gvariant::serialize(
+                &Type::parse(SUMMARY_SIG).unwrap(),
+                &Value::Tuple(vec![Value::Array(items), Value::Array(meta)]),
+            )
+            .unwrap();
+            let got = build(refs, &deltas, "archive-z2", 7);
+            assert_eq!(got, want, "{} refs", refs.len());
+            assert_eq!(parse(&got).unwrap(), sorted);
+        }
+    }
 }

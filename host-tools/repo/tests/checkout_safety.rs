@@ -192,7 +192,8 @@ fn a_name_both_file_and_directory_stops_the_checkout() {
                 root_tree: root,
                 root_meta: dm,
             }
-            .serialize(),
+            .serialize()
+            .unwrap(),
         )
         .unwrap();
     for union in [false, true] {

@@ -46,11 +46,9 @@ pub fn main() -> ExitCode {
         Command::Env(cmd) => env::run(cmd),
         Command::Admin(args) => admin::run(*args),
         // As ostree: `init` never picks a default repository.
-        Command::Repo(repo::RepoCommand::Init { .. }) if cli.repo.is_none() => {
-            Err(anyhow::anyhow!(
-                "Command requires a --repo argument (init creates the repository at --repo=PATH)"
-            ))
-        }
+        Command::Repo(repo::RepoCommand::Init(_)) if cli.repo.is_none() => Err(anyhow::anyhow!(
+            "Command requires a --repo argument (init creates the repository at --repo=PATH)"
+        )),
         Command::Repo(cmd) => repo::run(&cli.repo.unwrap_or_else(repo_compat::default_repo), cmd),
         Command::Sign(cmd) => sign::run(&cli.repo.unwrap_or_else(repo_compat::default_repo), cmd),
     };

@@ -1,5 +1,6 @@
-//! OSTree's repository verbs: init, commit, log, show, rev-parse, ls, cat, refs, checkout, fsck, summary,
-//! remote (add, list, delete, refs), pull, prune, pull-local.
+//! OSTree's repository verbs, one function each: init, commit, log, show, rev-parse, ls, cat, refs,
+//! checkout, fsck, summary, remote (add, show-url, list, delete, refs), static-delta (generate, list, show,
+//! delete, apply-offline), pull, prune, pull-local, config (get, set), diff.
 
 use anyhow::{anyhow, bail, Context, Result};
 use atomboot_repo::objects::{S_IFLNK, S_IFMT};
@@ -14,130 +15,27 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum RepoCommand {
     /// Create a repository.
-    Init {
-        /// archive (= archive-z2), bare-user or bare.
-        #[arg(long, default_value = "bare")]
-        mode: String,
-    },
+    Init(InitArgs),
     /// Commit a directory to a branch.
-    Commit {
-        #[arg(short = 'b', long = "branch")]
-        branch: Option<String>,
-        #[arg(short = 's', long = "subject")]
-        subject: Option<String>,
-        #[arg(short = 'm', long = "body")]
-        body: Option<String>,
-        /// Parent commit (checksum or ref), or "none".
-        #[arg(long)]
-        parent: Option<String>,
-        /// KEY=VALUE string metadata (repeatable).
-        #[arg(long = "add-metadata-string")]
-        metadata: Vec<String>,
-        /// Commit time: YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS UTC' or @SECONDS (default: now).
-        #[arg(long)]
-        timestamp: Option<String>,
-        /// Commit without a branch (the checksum is printed, no ref changes).
-        #[arg(long)]
-        orphan: bool,
-        /// Write nothing when the parent has the same tree (its checksum is printed).
-        #[arg(long = "skip-if-unchanged")]
-        skip_if_unchanged: bool,
-        #[arg(long = "owner-uid")]
-        owner_uid: Option<u32>,
-        #[arg(long = "owner-gid")]
-        owner_gid: Option<u32>,
-        /// dir=PATH or ref=REV (one tree).
-        #[arg(long)]
-        tree: Vec<String>,
-        /// Files that are hardlinks of this repository's objects (checkout -H/-U) are taken by their
-        /// device and inode, not read.
-        #[arg(long = "link-checkout-speedup")]
-        link_checkout_speedup: bool,
-        /// Sign the commit with this base64 ed25519 secret key (repeatable).
-        #[arg(long = "sign", value_name = "KEY")]
-        sign: Vec<String>,
-        /// Signature type (only ed25519).
-        #[arg(long = "sign-type")]
-        sign_type: Option<String>,
-        /// Directory to commit.
-        dir: Option<PathBuf>,
-    },
+    Commit(CommitArgs),
     /// Show the history of a ref.
-    Log { rev: String },
+    Log(LogArgs),
     /// Show one commit.
-    Show {
-        rev: String,
-        /// Print only this metadata key's value.
-        #[arg(long = "print-metadata-key")]
-        key: Option<String>,
-    },
+    Show(ShowArgs),
     /// Print the commit a ref points to.
-    RevParse { rev: String },
+    RevParse(RevParseArgs),
     /// List a directory of a commit.
-    Ls {
-        #[arg(short = 'R', long)]
-        recursive: bool,
-        /// Only the directory itself, not its contents.
-        #[arg(short = 'd', long = "dironly")]
-        dironly: bool,
-        #[arg(short = 'C', long)]
-        checksum: bool,
-        rev: String,
-        paths: Vec<String>,
-    },
+    Ls(LsArgs),
     /// Print a file of a commit.
-    Cat { rev: String, path: String },
+    Cat(CatArgs),
     /// List refs, or delete the ones given.
-    Refs {
-        #[arg(long)]
-        delete: bool,
-        /// Keep the prefix in the names listed.
-        #[arg(long)]
-        list: bool,
-        refs: Vec<String>,
-    },
+    Refs(RefsArgs),
     /// Check a commit out to a directory.
-    Checkout {
-        #[arg(short = 'U', long = "user-mode")]
-        user_mode: bool,
-        #[arg(short = 'H', long = "require-hardlinks")]
-        hardlink: bool,
-        #[arg(long)]
-        union: bool,
-        /// Check out only this path of the commit.
-        #[arg(long)]
-        subpath: Option<String>,
-        /// Re-hash every object read; stop at the first that does not match its checksum.
-        #[arg(long)]
-        verify: bool,
-        rev: String,
-        dest: Option<PathBuf>,
-    },
+    Checkout(CheckoutArgs),
     /// Verify every object reachable from the refs.
-    Fsck {
-        /// Delete corrupted objects and mark their commits partial (a pull fetches them again).
-        #[arg(long)]
-        delete: bool,
-    },
+    Fsck(FsckArgs),
     /// Regenerate (-u) or print (--view, the default) the summary file.
-    Summary {
-        #[arg(short = 'u', long = "update")]
-        update: bool,
-        #[arg(long)]
-        view: bool,
-        /// Accepted as ostree's -v (debug output); changes nothing.
-        #[arg(short = 'v', long)]
-        verbose: bool,
-        /// Extra arguments: ignored, as ostree ignores them.
-        #[arg(hide = true)]
-        ignored: Vec<String>,
-        /// With -u: sign the new summary with this base64 ed25519 secret key (repeatable), in summary.sig.
-        #[arg(long = "sign", value_name = "KEY")]
-        sign: Vec<String>,
-        /// Signature type (only ed25519).
-        #[arg(long = "sign-type")]
-        sign_type: Option<String>,
-    },
+    Summary(SummaryArgs),
     /// Manage remotes.
     #[command(subcommand)]
     Remote(RemoteCommand),
@@ -145,35 +43,208 @@ pub enum RepoCommand {
     #[command(subcommand)]
     StaticDelta(StaticDeltaCommand),
     /// Pull refs from a remote: `pull REMOTE:REF` or `pull REMOTE REF...`.
-    Pull {
-        /// Also fetch N parents of each commit (-1: the whole history).
-        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-        depth: i64,
-        /// Store the refs as local branches (refs/heads), as a mirror of the remote.
-        #[arg(long)]
-        mirror: bool,
-        remote: String,
-        refs: Vec<String>,
-    },
+    Pull(PullArgs),
     /// Delete objects no commit reaches (--refs-only: no ref reaches).
-    Prune {
-        #[arg(long = "refs-only")]
-        refs_only: bool,
-        /// Also delete ancestors older than this date (YYYY-MM-DDTHH:MM:SSZ or @SECONDS); ref heads stay.
-        #[arg(long = "keep-younger-than")]
-        keep_younger_than: Option<String>,
-    },
+    Prune(PruneArgs),
     /// Copy refs and their objects from another local repository.
-    PullLocal { src: PathBuf, refs: Vec<String> },
+    PullLocal(PullLocalArgs),
     /// Read or change a key of the repository's config: `config get SECTION.KEY`, `config set
     /// SECTION.KEY VALUE`.
     #[command(subcommand)]
     Config(super::repo_compat::ConfigCommand),
     /// List the files that differ between two commits (one commit: against its parent).
-    Diff {
-        rev_a: String,
-        rev_b: Option<String>,
-    },
+    Diff(DiffArgs),
+}
+
+/// Arguments of `init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// archive (= archive-z2), bare-user or bare.
+    #[arg(long, default_value = "bare")]
+    pub mode: String,
+}
+
+/// Arguments of `commit`.
+#[derive(Debug, clap::Args)]
+pub struct CommitArgs {
+    #[arg(short = 'b', long = "branch")]
+    pub branch: Option<String>,
+    #[arg(short = 's', long = "subject")]
+    pub subject: Option<String>,
+    #[arg(short = 'm', long = "body")]
+    pub body: Option<String>,
+    /// Parent commit (checksum or ref), or "none".
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// KEY=VALUE string metadata (repeatable).
+    #[arg(long = "add-metadata-string")]
+    pub metadata: Vec<String>,
+    /// Commit time: YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS UTC' or @SECONDS (default: now).
+    #[arg(long)]
+    pub timestamp: Option<String>,
+    /// Commit without a branch (the checksum is printed, no ref changes).
+    #[arg(long)]
+    pub orphan: bool,
+    /// Write nothing when the parent has the same tree (its checksum is printed).
+    #[arg(long = "skip-if-unchanged")]
+    pub skip_if_unchanged: bool,
+    #[arg(long = "owner-uid")]
+    pub owner_uid: Option<u32>,
+    #[arg(long = "owner-gid")]
+    pub owner_gid: Option<u32>,
+    /// dir=PATH or ref=REV (one tree).
+    #[arg(long)]
+    pub tree: Vec<String>,
+    /// Files that are hardlinks of this repository's objects (checkout -H/-U) are taken by their
+    /// device and inode, not read.
+    #[arg(long = "link-checkout-speedup")]
+    pub link_checkout_speedup: bool,
+    /// Sign the commit with this base64 ed25519 secret key (repeatable).
+    #[arg(long = "sign", value_name = "KEY")]
+    pub sign: Vec<String>,
+    /// Signature type (only ed25519).
+    #[arg(long = "sign-type")]
+    pub sign_type: Option<String>,
+    /// Directory to commit.
+    pub dir: Option<PathBuf>,
+}
+
+/// Arguments of `log`.
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    pub rev: String,
+}
+
+/// Arguments of `show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    pub rev: String,
+    /// Print only this metadata key's value.
+    #[arg(long = "print-metadata-key")]
+    pub key: Option<String>,
+}
+
+/// Arguments of `rev-parse`.
+#[derive(Debug, clap::Args)]
+pub struct RevParseArgs {
+    pub rev: String,
+}
+
+/// Arguments of `ls`.
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    /// Only the directory itself, not its contents.
+    #[arg(short = 'd', long = "dironly")]
+    pub dironly: bool,
+    #[arg(short = 'C', long)]
+    pub checksum: bool,
+    pub rev: String,
+    pub paths: Vec<String>,
+}
+
+/// Arguments of `cat`.
+#[derive(Debug, clap::Args)]
+pub struct CatArgs {
+    pub rev: String,
+    pub path: String,
+}
+
+/// Arguments of `refs`.
+#[derive(Debug, clap::Args)]
+pub struct RefsArgs {
+    #[arg(long)]
+    pub delete: bool,
+    /// Keep the prefix in the names listed.
+    #[arg(long)]
+    pub list: bool,
+    pub refs: Vec<String>,
+}
+
+/// Arguments of `checkout`.
+#[derive(Debug, clap::Args)]
+pub struct CheckoutArgs {
+    #[arg(short = 'U', long = "user-mode")]
+    pub user_mode: bool,
+    #[arg(short = 'H', long = "require-hardlinks")]
+    pub hardlink: bool,
+    #[arg(long)]
+    pub union: bool,
+    /// Check out only this path of the commit.
+    #[arg(long)]
+    pub subpath: Option<String>,
+    /// Re-hash every object read; stop at the first that does not match its checksum.
+    #[arg(long)]
+    pub verify: bool,
+    pub rev: String,
+    pub dest: Option<PathBuf>,
+}
+
+/// Arguments of `fsck`.
+#[derive(Debug, clap::Args)]
+pub struct FsckArgs {
+    /// Delete corrupted objects and mark their commits partial (a pull fetches them again).
+    #[arg(long)]
+    pub delete: bool,
+}
+
+/// Arguments of `summary`.
+#[derive(Debug, clap::Args)]
+pub struct SummaryArgs {
+    #[arg(short = 'u', long = "update")]
+    pub update: bool,
+    #[arg(long)]
+    pub view: bool,
+    /// Accepted as ostree's -v (debug output); changes nothing.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Extra arguments: ignored, as ostree ignores them.
+    #[arg(hide = true)]
+    pub ignored: Vec<String>,
+    /// With -u: sign the new summary with this base64 ed25519 secret key (repeatable), in summary.sig.
+    #[arg(long = "sign", value_name = "KEY")]
+    pub sign: Vec<String>,
+    /// Signature type (only ed25519).
+    #[arg(long = "sign-type")]
+    pub sign_type: Option<String>,
+}
+
+/// Arguments of `pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// Also fetch N parents of each commit (-1: the whole history).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub depth: i64,
+    /// Store the refs as local branches (refs/heads), as a mirror of the remote.
+    #[arg(long)]
+    pub mirror: bool,
+    pub remote: String,
+    pub refs: Vec<String>,
+}
+
+/// Arguments of `prune`.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    #[arg(long = "refs-only")]
+    pub refs_only: bool,
+    /// Also delete ancestors older than this date (YYYY-MM-DDTHH:MM:SSZ or @SECONDS); ref heads stay.
+    #[arg(long = "keep-younger-than")]
+    pub keep_younger_than: Option<String>,
+}
+
+/// Arguments of `pull-local`.
+#[derive(Debug, clap::Args)]
+pub struct PullLocalArgs {
+    pub src: PathBuf,
+    pub refs: Vec<String>,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    pub rev_a: String,
+    pub rev_b: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,431 +332,497 @@ pub fn run(repo_path: &Path, cmd: RepoCommand) -> Result<ExitCode> {
     let out = std::io::stdout();
     let mut out = out.lock();
     match cmd {
-        RepoCommand::Init { mode } => {
-            let m = Mode::parse(&mode).ok_or_else(|| {
-                anyhow!("unknown mode {mode:?}: use archive, archive-z2, bare-user or bare")
-            })?;
-            Repo::init(repo_path, m)?;
-        }
-        RepoCommand::Commit {
-            branch,
-            subject,
-            body,
-            parent,
-            metadata,
-            timestamp,
-            orphan: _,
-            skip_if_unchanged,
-            owner_uid,
-            owner_gid,
-            tree,
-            link_checkout_speedup,
-            sign,
-            sign_type,
-            dir,
-        } => {
-            super::sign::check_type(sign_type.as_deref())?;
-            let sign_keys = super::sign::secret_keys(&sign, "--sign")?;
-            let repo = open(repo_path)?;
-            let trees = commit_trees(&repo, dir, &tree)?;
-            let [tree] = trees.as_slice() else {
-                bail!("commit needs exactly one tree (DIR, --tree=dir=DIR or --tree=ref=REV)");
-            };
-            let mut o = CommitOptions {
-                branch,
-                subject: subject.unwrap_or_default(),
-                body: body.unwrap_or_default(),
-                owner_uid,
-                owner_gid,
-                skip_if_unchanged,
-                link_checkout_speedup,
-                ..Default::default()
-            };
-            for kv in metadata {
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| anyhow!("--add-metadata-string={kv}: expected KEY=VALUE"))?;
-                o.metadata_strings.push((k.into(), v.into()));
-            }
-            match parent.as_deref() {
-                Some("none") => o.no_parent = true,
-                Some(p) => {
-                    o.parent = Some(
-                        repo.resolve_rev(p)
-                            .with_context(|| format!("--parent={p}"))?,
-                    )
-                }
-                None => {}
-            }
-            o.timestamp = match timestamp {
-                Some(t) => parse_timestamp(&t).ok_or_else(|| {
-                    anyhow!("--timestamp={t}: expected YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS UTC' or @SECONDS")
-                })?,
-                None => commit_time(),
-            };
-            let c = match tree {
-                CommitTree::Dir(dir) => repo.commit(dir, &o)?,
-                CommitTree::Root(t, m) => {
-                    atomboot_repo::commit::commit_tree(&repo.store, (*t, *m), &o)?
-                }
-            };
-            if !sign_keys.is_empty() {
-                atomboot_repo::sign::ops::sign_commit(&repo.store, &c, &sign_keys)
-                    .with_context(|| format!("commit {c} was written but not signed"))?;
-            }
-            writeln!(out, "{c}")?;
-        }
-        RepoCommand::Log { rev } => {
-            let repo = open(repo_path)?;
-            let mut c = Some(repo.resolve_rev(&rev)?);
-            let mut seen = std::collections::HashSet::new();
-            while let Some(csum) = c {
-                if !seen.insert(csum) {
-                    bail!(
-                        "commit {csum}: the history of {rev} loops back to it (a corrupted repository: run fsck)"
-                    );
-                }
-                if !repo
-                    .store
-                    .has_object(&csum, atomboot_repo::ObjectType::Commit)
-                {
-                    writeln!(out, "<< History beyond this commit not fetched >>")?;
-                    break;
-                }
-                let cm = print_commit(&repo, &csum, &mut out)?;
-                c = cm;
-            }
-        }
-        RepoCommand::Show { rev, key } => {
-            let repo = open(repo_path)?;
-            let c = repo.resolve_rev(&rev)?;
-            if let Some(k) = key {
-                let cm = repo.read_commit(&c)?;
-                let v = cm
-                    .metadata
-                    .iter()
-                    .find(|e| e.0 == k)
-                    .ok_or_else(|| anyhow!("commit {c} has no metadata key {k:?}"))?;
-                match &v.2 {
-                    atomboot_repo::gvariant::Value::Str(s) => writeln!(out, "'{s}'")?,
-                    other => writeln!(out, "{other:?}")?,
-                }
-            } else {
-                print_commit(&repo, &c, &mut out)?;
-            }
-        }
-        RepoCommand::RevParse { rev } => {
-            let repo = open(repo_path)?;
-            writeln!(out, "{}", repo.resolve_rev(&rev)?)?;
-        }
-        RepoCommand::Ls {
-            recursive,
-            dironly,
-            checksum,
-            rev,
-            paths,
-        } => {
-            let repo = open(repo_path)?;
-            let c = repo.resolve_rev(&rev)?;
-            let paths = if paths.is_empty() {
-                vec!["/".to_string()]
-            } else {
-                paths
-            };
-            for p in paths {
-                let abs = format!("/{}", p.trim_matches('/'));
-                let node = repo.lookup_path(&c, &abs)?;
-                ls_node(&repo, &node, &abs, checksum, &mut out)?;
-                if dironly {
-                    continue;
-                }
-                if let Node::Dir(t, _) = node {
-                    ls_children(
-                        &repo,
-                        &t,
-                        &abs,
-                        recursive,
-                        checksum,
-                        &mut Vec::new(),
-                        &mut out,
-                    )?;
-                }
-            }
-        }
-        RepoCommand::Cat { rev, path } => {
-            let repo = open(repo_path)?;
-            let c = repo.resolve_rev(&rev)?;
-            out.write_all(&repo.read_file(&c, &path)?)?;
-        }
-        RepoCommand::Refs { delete, list, refs } => {
-            let repo = open(repo_path)?;
-            if delete {
-                if refs.is_empty() {
-                    bail!("refs --delete needs at least one ref");
-                }
-                for r in &refs {
-                    repo.store.delete_ref(r)?;
-                }
-            } else {
-                for name in super::repo_compat::list_refs(&repo, &refs, list)? {
-                    writeln!(out, "{name}")?;
-                }
-            }
-        }
-        RepoCommand::Checkout {
-            user_mode,
-            hardlink,
-            union,
-            subpath,
-            verify,
-            rev,
-            dest,
-        } => {
-            let repo = open(repo_path)?;
-            let c = repo.resolve_rev(&rev)?;
-            let dest = dest.unwrap_or_else(|| PathBuf::from(&rev));
-            let o = CheckoutOptions {
-                user_mode,
-                hardlink,
-                union,
-                verify,
-                ..Default::default()
-            };
-            match subpath.as_deref() {
-                None | Some("/") => repo.checkout(&c, &dest, &o)?,
-                Some(sub) => checkout_subpath(&repo, &c, sub, &dest, &o)?,
-            }
-        }
-        RepoCommand::Fsck { delete } => {
-            let repo = open(repo_path)?;
-            let rep = repo.fsck()?;
-            for e in &rep.errors {
-                eprintln!("error: {e}");
-            }
-            if delete && !rep.bad.is_empty() {
-                super::repo_compat::fsck_delete(repo_path, &repo, &rep)?;
-            }
-            if !rep.errors.is_empty() {
-                bail!(
-                    "fsck of {}: {} error(s) in {} objects of {} commits",
-                    repo_path.display(),
-                    rep.errors.len(),
-                    rep.objects,
-                    rep.commits
-                );
-            }
-            writeln!(
-                out,
-                "object fsck of {} commits ({} objects) completed successfully - no errors found.",
-                rep.commits, rep.objects
-            )?;
-        }
-        RepoCommand::Summary {
-            update,
-            view,
-            sign,
-            sign_type,
-            ..
-        } => {
-            super::sign::check_type(sign_type.as_deref())?;
-            let sign_keys = super::sign::secret_keys(&sign, "--sign")?;
-            let repo = open(repo_path)?;
-            if !sign_keys.is_empty() && !update {
-                bail!("summary --sign signs a new summary: add -u");
-            }
-            if update {
-                atomboot_repo::summary::update(&repo.store, now())?;
-                if !sign_keys.is_empty() {
-                    atomboot_repo::sign::ops::sign_summary(&repo.store, &sign_keys)?;
-                }
-            }
-            if view || !update {
-                let p = repo_path.join("summary");
-                let b = std::fs::read(&p)
-                    .with_context(|| format!("{}: no summary (run summary -u)", p.display()))?;
-                for r in atomboot_repo::summary::parse(&b)? {
-                    writeln!(out, "* {}", r.name)?;
-                    writeln!(out, "    Latest Commit ({} bytes):", r.commit_size)?;
-                    writeln!(out, "      {}", r.commit)?;
-                    if let Some(v) = r.version {
-                        writeln!(out, "    Version (ostree.commit.version): {v}")?;
-                    }
-                    if let Some(t) = r.timestamp {
-                        writeln!(
-                            out,
-                            "    Timestamp (ostree.commit.timestamp): {}",
-                            format_utc(t)
-                        )?;
-                    }
-                    writeln!(out)?;
-                }
-            }
-        }
+        RepoCommand::Init(a) => init(repo_path, a)?,
+        RepoCommand::Commit(a) => commit(repo_path, a, &mut out)?,
+        RepoCommand::Log(a) => log(repo_path, a, &mut out)?,
+        RepoCommand::Show(a) => show(repo_path, a, &mut out)?,
+        RepoCommand::RevParse(a) => rev_parse(repo_path, a, &mut out)?,
+        RepoCommand::Ls(a) => ls(repo_path, a, &mut out)?,
+        RepoCommand::Cat(a) => cat(repo_path, a, &mut out)?,
+        RepoCommand::Refs(a) => refs(repo_path, a, &mut out)?,
+        RepoCommand::Checkout(a) => checkout(repo_path, a)?,
+        RepoCommand::Fsck(a) => fsck(repo_path, a, &mut out)?,
+        RepoCommand::Summary(a) => summary(repo_path, a, &mut out)?,
         RepoCommand::StaticDelta(sd) => static_delta(repo_path, sd, &mut out)?,
-        RepoCommand::Remote(rc) => {
-            let mut repo = open(repo_path)?;
-            let remotes_d = super::repo_compat::remotes_d_for(repo_path);
-            let remotes_d = remotes_d.as_deref();
-            match rc {
-                RemoteCommand::Add {
-                    no_gpg_verify,
-                    if_not_exists,
-                    sign_verify,
-                    no_sign_verify,
-                    set,
-                    name,
-                    url,
-                    branches,
-                } => {
-                    if if_not_exists
-                        && atomboot_repo::remote::list_in(&repo.store, remotes_d)?
-                            .iter()
-                            .any(|r| r.name == name)
-                    {
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                    let sign_opts = super::sign::remote_sign_options(&sign_verify, no_sign_verify)?;
-                    let mut opts = Vec::new();
-                    if !branches.is_empty() {
-                        opts.push((
-                            "branches".to_string(),
-                            branches.iter().map(|b| format!("{b};")).collect::<String>(),
-                        ));
-                    }
-                    for kv in set {
-                        let (k, v) = kv
-                            .split_once('=')
-                            .ok_or_else(|| anyhow!("--set={kv}: expected KEY=VALUE"))?;
-                        opts.push((k.to_string(), v.to_string()));
-                    }
-                    if no_gpg_verify || no_sign_verify {
-                        opts.push(("gpg-verify".into(), "false".into()));
-                    }
-                    opts.extend(sign_opts);
-                    atomboot_repo::remote::add(&mut repo.store, &name, &url, &opts)?;
-                }
-                RemoteCommand::ShowUrl { name } => {
-                    let r = atomboot_repo::remote::get_in(&repo.store, &name, remotes_d)?;
-                    writeln!(out, "{}", r.url)?;
-                }
-                RemoteCommand::List { show_urls } => {
-                    // As ostree: sorted by name, URLs in one column.
-                    let mut remotes = atomboot_repo::remote::list_in(&repo.store, remotes_d)?;
-                    remotes.sort_by(|a, b| a.name.cmp(&b.name));
-                    let width = remotes.iter().map(|r| r.name.len()).max().unwrap_or(0);
-                    for r in remotes {
-                        if show_urls {
-                            writeln!(out, "{:<width$}  {}", r.name, r.url)?;
-                        } else {
-                            writeln!(out, "{}", r.name)?;
-                        }
-                    }
-                }
-                RemoteCommand::Delete { name } => {
-                    atomboot_repo::remote::delete(&mut repo.store, &name)?
-                }
-                RemoteCommand::Refs { name } => {
-                    let r = atomboot_repo::remote::get_in(&repo.store, &name, remotes_d)?;
-                    let refs = atomboot_repo::sign::ops::remote_summary_refs_of(&repo.store, &r)?;
-                    if refs.is_empty() {
-                        bail!("remote {name} ({}) has no summary listing refs", r.url);
-                    }
-                    for s in refs {
-                        writeln!(out, "{name}:{}", s.name)?;
-                    }
-                }
-            }
-        }
-        RepoCommand::Pull {
-            depth,
-            mirror,
-            remote,
-            refs,
-        } => {
-            let repo = open(repo_path)?;
-            let (remote, refs) = match remote.split_once(':') {
-                Some((r, first)) => {
-                    let mut v = vec![first.to_string()];
-                    v.extend(refs);
-                    (r.to_string(), v)
-                }
-                None => (remote, refs),
-            };
-            if refs.is_empty() {
-                bail!("pull needs REMOTE:REF or REMOTE REF");
-            }
-            let remotes_d = super::repo_compat::remotes_d_for(repo_path);
-            let r = atomboot_repo::remote::get_in(&repo.store, &remote, remotes_d.as_deref())?;
-            let prefix = if mirror {
-                String::new()
-            } else {
-                format!("{remote}:")
-            };
-            let st =
-                atomboot_repo::sign::ops::pull_remote_of(&repo.store, &r, &refs, &prefix, depth)?;
-            report_pull(&st, &mut out)?;
-        }
-        RepoCommand::Prune {
-            refs_only,
-            keep_younger_than,
-        } => {
-            let repo = open(repo_path)?;
-            let cutoff = match keep_younger_than {
-                Some(t) => Some(parse_timestamp(&t).ok_or_else(|| {
-                    anyhow!("--keep-younger-than={t}: expected YYYY-MM-DDTHH:MM:SSZ or @SECONDS")
-                })?),
-                None => None,
-            };
-            // As ostree: --keep-younger-than implies --refs-only.
-            let r = if refs_only || cutoff.is_some() {
-                atomboot_repo::prune::prune_refs_only(&repo.store, cutoff)?
-            } else {
-                atomboot_repo::prune::prune_unreachable(&repo.store)?
-            };
-            writeln!(out, "Total objects: {}", r.total)?;
-            if r.deleted == 0 {
-                writeln!(out, "No unreachable objects")?;
-            } else {
-                writeln!(
-                    out,
-                    "Deleted {} objects, {} bytes freed",
-                    r.deleted, r.bytes_freed
-                )?;
-            }
-            if r.tmp_freed > 0 {
-                writeln!(
-                    out,
-                    "Reclaimed {} bytes of abandoned staging in tmp/",
-                    r.tmp_freed
-                )?;
-            }
-        }
-        RepoCommand::PullLocal { src, refs } => {
-            let repo = open(repo_path)?;
-            let s = atomboot_repo::store::Store::open(&src)?;
-            let refs = if refs.is_empty() {
-                s.list_refs()?
-                    .into_iter()
-                    .map(|r| r.0)
-                    .filter(|n| !n.contains(':'))
-                    .collect()
-            } else {
-                refs
-            };
-            let st = atomboot_repo::pull::pull(
-                &repo.store,
-                &atomboot_repo::pull::Source::Local(s),
-                &refs,
-                "",
-            )?;
-            report_pull(&st, &mut out)?;
-        }
+        RepoCommand::Remote(rc) => remote(repo_path, rc, &mut out)?,
+        RepoCommand::Pull(a) => pull(repo_path, a, &mut out)?,
+        RepoCommand::Prune(a) => prune(repo_path, a, &mut out)?,
+        RepoCommand::PullLocal(a) => pull_local(repo_path, a, &mut out)?,
         RepoCommand::Config(c) => super::repo_compat::config(repo_path, c, &mut out)?,
-        RepoCommand::Diff { rev_a, rev_b } => {
-            super::repo_compat::diff(repo_path, &rev_a, rev_b.as_deref(), &mut out)?
-        }
+        RepoCommand::Diff(a) => diff(repo_path, a, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `remote add|show-url|list|delete|refs`.
+fn remote(repo_path: &Path, rc: RemoteCommand, out: &mut impl Write) -> Result<()> {
+    let mut repo = open(repo_path)?;
+    let remotes_d = super::repo_compat::remotes_d_for(repo_path);
+    let remotes_d = remotes_d.as_deref();
+    match rc {
+        RemoteCommand::Add {
+            no_gpg_verify,
+            if_not_exists,
+            sign_verify,
+            no_sign_verify,
+            set,
+            name,
+            url,
+            branches,
+        } => {
+            if if_not_exists
+                && atomboot_repo::remote::list_in(&repo.store, remotes_d)?
+                    .iter()
+                    .any(|r| r.name == name)
+            {
+                return Ok(());
+            }
+            let sign_opts = super::sign::remote_sign_options(&sign_verify, no_sign_verify)?;
+            let mut opts = Vec::new();
+            if !branches.is_empty() {
+                opts.push((
+                    "branches".to_string(),
+                    branches.iter().map(|b| format!("{b};")).collect::<String>(),
+                ));
+            }
+            for kv in set {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--set={kv}: expected KEY=VALUE"))?;
+                opts.push((k.to_string(), v.to_string()));
+            }
+            if no_gpg_verify || no_sign_verify {
+                opts.push(("gpg-verify".into(), "false".into()));
+            }
+            opts.extend(sign_opts);
+            atomboot_repo::remote::add(&mut repo.store, &name, &url, &opts)?;
+        }
+        RemoteCommand::ShowUrl { name } => {
+            let r = atomboot_repo::remote::get_in(&repo.store, &name, remotes_d)?;
+            writeln!(out, "{}", r.url)?;
+        }
+        RemoteCommand::List { show_urls } => {
+            // As ostree: sorted by name, URLs in one column.
+            let mut remotes = atomboot_repo::remote::list_in(&repo.store, remotes_d)?;
+            remotes.sort_by(|a, b| a.name.cmp(&b.name));
+            let width = remotes.iter().map(|r| r.name.len()).max().unwrap_or(0);
+            for r in remotes {
+                if show_urls {
+                    writeln!(out, "{:<width$}  {}", r.name, r.url)?;
+                } else {
+                    writeln!(out, "{}", r.name)?;
+                }
+            }
+        }
+        RemoteCommand::Delete { name } => atomboot_repo::remote::delete(&mut repo.store, &name)?,
+        RemoteCommand::Refs { name } => {
+            let r = atomboot_repo::remote::get_in(&repo.store, &name, remotes_d)?;
+            let refs = atomboot_repo::sign::ops::remote_summary_refs_of(&repo.store, &r)?;
+            if refs.is_empty() {
+                bail!("remote {name} ({}) has no summary listing refs", r.url);
+            }
+            for s in refs {
+                writeln!(out, "{name}:{}", s.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `init`.
+fn init(repo_path: &Path, args: InitArgs) -> Result<()> {
+    let InitArgs { mode } = args;
+    let m = Mode::parse(&mode).ok_or_else(|| {
+        anyhow!("unknown mode {mode:?}: use archive, archive-z2, bare-user or bare")
+    })?;
+    Repo::init(repo_path, m)?;
+    Ok(())
+}
+
+/// `commit`.
+fn commit(repo_path: &Path, args: CommitArgs, out: &mut impl Write) -> Result<()> {
+    let CommitArgs {
+        branch,
+        subject,
+        body,
+        parent,
+        metadata,
+        timestamp,
+        orphan: _,
+        skip_if_unchanged,
+        owner_uid,
+        owner_gid,
+        tree,
+        link_checkout_speedup,
+        sign,
+        sign_type,
+        dir,
+    } = args;
+    super::sign::check_type(sign_type.as_deref())?;
+    let sign_keys = super::sign::secret_keys(&sign, "--sign")?;
+    let repo = open(repo_path)?;
+    let trees = commit_trees(&repo, dir, &tree)?;
+    let [tree] = trees.as_slice() else {
+        bail!("commit needs exactly one tree (DIR, --tree=dir=DIR or --tree=ref=REV)");
+    };
+    let mut o = CommitOptions {
+        branch,
+        subject: subject.unwrap_or_default(),
+        body: body.unwrap_or_default(),
+        owner_uid,
+        owner_gid,
+        skip_if_unchanged,
+        link_checkout_speedup,
+        ..Default::default()
+    };
+    for kv in metadata {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--add-metadata-string={kv}: expected KEY=VALUE"))?;
+        o.metadata_strings.push((k.into(), v.into()));
+    }
+    match parent.as_deref() {
+        Some("none") => o.no_parent = true,
+        Some(p) => {
+            o.parent = Some(
+                repo.resolve_rev(p)
+                    .with_context(|| format!("--parent={p}"))?,
+            )
+        }
+        None => {}
+    }
+    o.timestamp = match timestamp {
+        Some(t) => parse_timestamp(&t).ok_or_else(|| {
+            anyhow!("--timestamp={t}: expected YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS UTC' or @SECONDS")
+        })?,
+        None => commit_time(),
+    };
+    let c = match tree {
+        CommitTree::Dir(dir) => repo.commit(dir, &o)?,
+        CommitTree::Root(t, m) => atomboot_repo::commit::commit_tree(&repo.store, (*t, *m), &o)?,
+    };
+    if !sign_keys.is_empty() {
+        atomboot_repo::sign::ops::sign_commit(&repo.store, &c, &sign_keys)
+            .with_context(|| format!("commit {c} was written but not signed"))?;
+    }
+    writeln!(out, "{c}")?;
+    Ok(())
+}
+
+/// `log`.
+fn log(repo_path: &Path, args: LogArgs, out: &mut impl Write) -> Result<()> {
+    let LogArgs { rev } = args;
+    let repo = open(repo_path)?;
+    let mut c = Some(repo.resolve_rev(&rev)?);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(csum) = c {
+        if !seen.insert(csum) {
+            bail!(
+                "commit {csum}: the history of {rev} loops back to it (a corrupted repository: run fsck)"
+            );
+        }
+        if !repo
+            .store
+            .has_object(&csum, atomboot_repo::ObjectType::Commit)
+        {
+            writeln!(out, "<< History beyond this commit not fetched >>")?;
+            break;
+        }
+        let cm = print_commit(&repo, &csum, out)?;
+        c = cm;
+    }
+    Ok(())
+}
+
+/// `show`.
+fn show(repo_path: &Path, args: ShowArgs, out: &mut impl Write) -> Result<()> {
+    let ShowArgs { rev, key } = args;
+    let repo = open(repo_path)?;
+    let c = repo.resolve_rev(&rev)?;
+    if let Some(k) = key {
+        let cm = repo.read_commit(&c)?;
+        let v = cm
+            .metadata
+            .iter()
+            .find(|e| e.0 == k)
+            .ok_or_else(|| anyhow!("commit {c} has no metadata key {k:?}"))?;
+        match &v.2 {
+            atomboot_repo::gvariant::Value::Str(s) => writeln!(out, "'{s}'")?,
+            other => writeln!(out, "{other:?}")?,
+        }
+    } else {
+        print_commit(&repo, &c, out)?;
+    }
+    Ok(())
+}
+
+/// `rev-parse`.
+fn rev_parse(repo_path: &Path, args: RevParseArgs, out: &mut impl Write) -> Result<()> {
+    let RevParseArgs { rev } = args;
+    let repo = open(repo_path)?;
+    writeln!(out, "{}", repo.resolve_rev(&rev)?)?;
+    Ok(())
+}
+
+/// `ls`.
+fn ls(repo_path: &Path, args: LsArgs, out: &mut impl Write) -> Result<()> {
+    let LsArgs {
+        recursive,
+        dironly,
+        checksum,
+        rev,
+        paths,
+    } = args;
+    let repo = open(repo_path)?;
+    let c = repo.resolve_rev(&rev)?;
+    let paths = if paths.is_empty() {
+        vec!["/".to_string()]
+    } else {
+        paths
+    };
+    for p in paths {
+        let abs = format!("/{}", p.trim_matches('/'));
+        let node = repo.lookup_path(&c, &abs)?;
+        ls_node(&repo, &node, &abs, checksum, out)?;
+        if dironly {
+            continue;
+        }
+        if let Node::Dir(t, _) = node {
+            ls_children(&repo, &t, &abs, recursive, checksum, &mut Vec::new(), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `cat`.
+fn cat(repo_path: &Path, args: CatArgs, out: &mut impl Write) -> Result<()> {
+    let CatArgs { rev, path } = args;
+    let repo = open(repo_path)?;
+    let c = repo.resolve_rev(&rev)?;
+    out.write_all(&repo.read_file(&c, &path)?)?;
+    Ok(())
+}
+
+/// `refs`.
+fn refs(repo_path: &Path, args: RefsArgs, out: &mut impl Write) -> Result<()> {
+    let RefsArgs { delete, list, refs } = args;
+    let repo = open(repo_path)?;
+    if delete {
+        if refs.is_empty() {
+            bail!("refs --delete needs at least one ref");
+        }
+        for r in &refs {
+            repo.store.delete_ref(r)?;
+        }
+    } else {
+        for name in super::repo_compat::list_refs(&repo, &refs, list)? {
+            writeln!(out, "{name}")?;
+        }
+    }
+    Ok(())
+}
+
+/// `checkout`.
+fn checkout(repo_path: &Path, args: CheckoutArgs) -> Result<()> {
+    let CheckoutArgs {
+        user_mode,
+        hardlink,
+        union,
+        subpath,
+        verify,
+        rev,
+        dest,
+    } = args;
+    let repo = open(repo_path)?;
+    let c = repo.resolve_rev(&rev)?;
+    let dest = dest.unwrap_or_else(|| PathBuf::from(&rev));
+    let o = CheckoutOptions {
+        user_mode,
+        hardlink,
+        union,
+        verify,
+        ..Default::default()
+    };
+    match subpath.as_deref() {
+        None | Some("/") => repo.checkout(&c, &dest, &o)?,
+        Some(sub) => checkout_subpath(&repo, &c, sub, &dest, &o)?,
+    }
+    Ok(())
+}
+
+/// `fsck`.
+fn fsck(repo_path: &Path, args: FsckArgs, out: &mut impl Write) -> Result<()> {
+    let FsckArgs { delete } = args;
+    let repo = open(repo_path)?;
+    let rep = repo.fsck()?;
+    for e in &rep.errors {
+        eprintln!("error: {e}");
+    }
+    if delete && !rep.bad.is_empty() {
+        super::repo_compat::fsck_delete(repo_path, &repo, &rep)?;
+    }
+    if !rep.errors.is_empty() {
+        bail!(
+            "fsck of {}: {} error(s) in {} objects of {} commits",
+            repo_path.display(),
+            rep.errors.len(),
+            rep.objects,
+            rep.commits
+        );
+    }
+    writeln!(
+        out,
+        "object fsck of {} commits ({} objects) completed successfully - no errors found.",
+        rep.commits, rep.objects
+    )?;
+    Ok(())
+}
+
+/// `summary`.
+fn summary(repo_path: &Path, args: SummaryArgs, out: &mut impl Write) -> Result<()> {
+    let SummaryArgs {
+        update,
+        view,
+        sign,
+        sign_type,
+        ..
+    } = args;
+    super::sign::check_type(sign_type.as_deref())?;
+    let sign_keys = super::sign::secret_keys(&sign, "--sign")?;
+    let repo = open(repo_path)?;
+    if !sign_keys.is_empty() && !update {
+        bail!("summary --sign signs a new summary: add -u");
+    }
+    if update {
+        atomboot_repo::summary::update(&repo.store, now())?;
+        if !sign_keys.is_empty() {
+            atomboot_repo::sign::ops::sign_summary(&repo.store, &sign_keys)?;
+        }
+    }
+    if view || !update {
+        let p = repo_path.join("summary");
+        let b = std::fs::read(&p)
+            .with_context(|| format!("{}: no summary (run summary -u)", p.display()))?;
+        for r in atomboot_repo::summary::parse(&b)? {
+            writeln!(out, "* {}", r.name)?;
+            writeln!(out, "    Latest Commit ({} bytes):", r.commit_size)?;
+            writeln!(out, "      {}", r.commit)?;
+            if let Some(v) = r.version {
+                writeln!(out, "    Version (ostree.commit.version): {v}")?;
+            }
+            if let Some(t) = r.timestamp {
+                writeln!(
+                    out,
+                    "    Timestamp (ostree.commit.timestamp): {}",
+                    format_utc(t)
+                )?;
+            }
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `pull`.
+fn pull(repo_path: &Path, args: PullArgs, out: &mut impl Write) -> Result<()> {
+    let PullArgs {
+        depth,
+        mirror,
+        remote,
+        refs,
+    } = args;
+    let repo = open(repo_path)?;
+    let (remote, refs) = match remote.split_once(':') {
+        Some((r, first)) => {
+            let mut v = vec![first.to_string()];
+            v.extend(refs);
+            (r.to_string(), v)
+        }
+        None => (remote, refs),
+    };
+    if refs.is_empty() {
+        bail!("pull needs REMOTE:REF or REMOTE REF");
+    }
+    let remotes_d = super::repo_compat::remotes_d_for(repo_path);
+    let r = atomboot_repo::remote::get_in(&repo.store, &remote, remotes_d.as_deref())?;
+    let prefix = if mirror {
+        String::new()
+    } else {
+        format!("{remote}:")
+    };
+    let st = atomboot_repo::sign::ops::pull_remote_of(&repo.store, &r, &refs, &prefix, depth)?;
+    report_pull(&st, out)?;
+    Ok(())
+}
+
+/// `prune`.
+fn prune(repo_path: &Path, args: PruneArgs, out: &mut impl Write) -> Result<()> {
+    let PruneArgs {
+        refs_only,
+        keep_younger_than,
+    } = args;
+    let repo = open(repo_path)?;
+    let cutoff = match keep_younger_than {
+        Some(t) => Some(parse_timestamp(&t).ok_or_else(|| {
+            anyhow!("--keep-younger-than={t}: expected YYYY-MM-DDTHH:MM:SSZ or @SECONDS")
+        })?),
+        None => None,
+    };
+    // As ostree: --keep-younger-than implies --refs-only.
+    let r = if refs_only || cutoff.is_some() {
+        atomboot_repo::prune::prune_refs_only(&repo.store, cutoff)?
+    } else {
+        atomboot_repo::prune::prune_unreachable(&repo.store)?
+    };
+    writeln!(out, "Total objects: {}", r.total)?;
+    if r.deleted == 0 {
+        writeln!(out, "No unreachable objects")?;
+    } else {
+        writeln!(
+            out,
+            "Deleted {} objects, {} bytes freed",
+            r.deleted, r.bytes_freed
+        )?;
+    }
+    if r.tmp_freed > 0 {
+        writeln!(
+            out,
+            "Reclaimed {} bytes of abandoned staging in tmp/",
+            r.tmp_freed
+        )?;
+    }
+    Ok(())
+}
+
+/// `pull-local`.
+fn pull_local(repo_path: &Path, args: PullLocalArgs, out: &mut impl Write) -> Result<()> {
+    let PullLocalArgs { src, refs } = args;
+    let repo = open(repo_path)?;
+    let s = atomboot_repo::store::Store::open(&src)?;
+    let refs = if refs.is_empty() {
+        s.list_refs()?
+            .into_iter()
+            .map(|r| r.0)
+            .filter(|n| !n.contains(':'))
+            .collect()
+    } else {
+        refs
+    };
+    let st = atomboot_repo::pull::pull(
+        &repo.store,
+        &atomboot_repo::pull::Source::Local(s),
+        &refs,
+        "",
+    )?;
+    report_pull(&st, out)?;
+    Ok(())
+}
+
+/// `diff`.
+fn diff(repo_path: &Path, args: DiffArgs, out: &mut impl Write) -> Result<()> {
+    let DiffArgs { rev_a, rev_b } = args;
+    super::repo_compat::diff(repo_path, &rev_a, rev_b.as_deref(), out)?;
+    Ok(())
 }
 
 /// What `commit` commits: a directory, or the root of an existing commit (`--tree=ref=REV`).

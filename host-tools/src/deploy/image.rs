@@ -237,7 +237,8 @@ fn build_in(
         std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     disk.set_len(total)?;
     let mut mbr = [0u8; 512];
-    let seed = u32::from_str_radix(&id.commit[..8], 16).unwrap_or(0x41544f4d);
+    let [a, b, c, d, ..] = id.commit.0;
+    let seed = u32::from_be_bytes([a, b, c, d]);
     mbr[440..444].copy_from_slice(&seed.to_le_bytes());
     let part = |mbr: &mut [u8; 512], i: usize, boot: bool, kind: u8, start: u64, len: u64| {
         let e = &mut mbr[446 + 16 * i..446 + 16 * (i + 1)];

@@ -2,6 +2,7 @@
 //! `/ostree/deploy/<os>/var`; plus `/ostree/atomboot/` for the deployer's own records.
 
 use anyhow::{bail, Context, Result};
+use atomboot_repo::Checksum;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,8 @@ pub struct Sysroot {
 pub struct DeploymentId {
     /// The stateroot (OS name).
     pub os: String,
-    /// The commit checksum (64 hex).
-    pub commit: String,
+    /// The commit checksum.
+    pub commit: Checksum,
     /// Distinguishes deployments of the same commit.
     pub serial: u32,
 }
@@ -50,12 +51,13 @@ impl DeploymentId {
     /// Parses a directory name `<commit>.<serial>`.
     pub fn parse_name(os: &str, name: &str) -> Option<DeploymentId> {
         let (commit, serial) = name.split_once('.')?;
-        if commit.len() != 64 || !commit.bytes().all(|c| c.is_ascii_hexdigit()) {
+        // Lower-case hex only, as the deployer writes (and as the name must read back the same).
+        if commit.bytes().any(|c| c.is_ascii_uppercase()) {
             return None;
         }
         Some(DeploymentId {
             os: os.to_string(),
-            commit: commit.to_string(),
+            commit: Checksum::from_hex(commit)?,
             serial: serial.parse().ok()?,
         })
     }
@@ -73,7 +75,7 @@ impl DeploymentId {
         format!(
             "{}:{}.{}",
             self.os,
-            &self.commit[..12.min(self.commit.len())],
+            &self.commit.to_hex()[..12],
             self.serial
         )
     }
@@ -185,24 +187,24 @@ impl Sysroot {
     }
 
     /// The commits recorded as failed (after an automatic rollback), with the reason.
-    pub fn failed(&self) -> Vec<(String, String)> {
+    pub fn failed(&self) -> Vec<(Checksum, String)> {
         std::fs::read_to_string(self.failed_file())
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
                 let (c, r) = l.split_once(' ').unwrap_or((l, ""));
-                (!c.is_empty()).then(|| (c.to_string(), r.to_string()))
+                Some((Checksum::from_hex(c)?, r.to_string()))
             })
             .collect()
     }
 
     /// Records `commit` as failed with `reason` (once).
-    pub fn record_failed(&self, commit: &str, reason: &str) -> Result<()> {
+    pub fn record_failed(&self, commit: &Checksum, reason: &str) -> Result<()> {
         let mut list = self.failed();
         if list.iter().any(|(c, _)| c == commit) {
             return Ok(());
         }
-        list.push((commit.to_string(), reason.replace('\n', " ")));
+        list.push((*commit, reason.replace('\n', " ")));
         let text: String = list.iter().map(|(c, r)| format!("{c} {r}\n")).collect();
         write_atomic(&self.failed_file(), text.as_bytes())
     }
@@ -224,4 +226,35 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         std::fs::File::open(dir)?.sync_all()
     })();
     r.with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn deployment_names_round_trip_through_the_checksum_type() {
+        let id = DeploymentId::parse_path(&format!("/ostree/deploy/os/deploy/{C}.3")).unwrap();
+        assert_eq!(
+            (id.os.as_str(), id.commit.to_hex(), id.serial),
+            ("os", C.into(), 3)
+        );
+        assert_eq!(id.path(), format!("/ostree/deploy/os/deploy/{C}.3"));
+        assert_eq!(id.short(), "os:0123456789ab.3");
+    }
+
+    #[test]
+    fn deployment_names_without_a_lower_case_checksum_are_not_deployments() {
+        for name in [
+            format!("{}.0", C.to_uppercase()),
+            format!("{}.0", &C[1..]),
+            format!("{}g.0", &C[1..]),
+            format!("{C}.x"),
+            C.to_string(),
+        ] {
+            assert_eq!(DeploymentId::parse_name("os", &name), None, "{name}");
+        }
+    }
 }

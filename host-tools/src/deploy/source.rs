@@ -5,6 +5,7 @@
 //! (`atomboot admin deploy --tree-source DIR`).
 
 use anyhow::{bail, Context, Result};
+use atomboot_repo::Checksum;
 use std::path::{Path, PathBuf};
 
 /// Commit metadata the deployer shows.
@@ -18,26 +19,26 @@ pub struct CommitInfo {
 
 /// A repository as the deployer sees it.
 pub trait CommitSource {
-    /// Resolves `REF` or `REMOTE:REF` (or a full commit checksum) to a 64-hex commit checksum.
-    fn resolve(&self, refspec: &str) -> Result<String>;
+    /// Resolves `REF` or `REMOTE:REF` (or a full commit checksum) to the commit's checksum.
+    fn resolve(&self, refspec: &str) -> Result<Checksum>;
     /// Reads a commit's metadata.
-    fn info(&self, commit: &str) -> Result<CommitInfo>;
+    fn info(&self, commit: &Checksum) -> Result<CommitInfo>;
     /// Checks the commit's tree out into `dest` (which does not exist yet); `verify` re-hashes every
     /// object read (`admin deploy --verify`) where the source can.
-    fn checkout(&self, commit: &str, dest: &Path, verify: bool) -> Result<()>;
+    fn checkout(&self, commit: &Checksum, dest: &Path, verify: bool) -> Result<()>;
     /// Fetches `REMOTE:REF` from its remote (used by `upgrade`); a local ref needs nothing.
     fn pull(&self, _refspec: &str) -> Result<()> {
         Ok(())
     }
     /// Checks that `commit`, resolved from `refspec`, may be deployed: for `REMOTE:REF` of a remote that
     /// verifies signatures (`sign-verify`), it must carry a valid one. Nothing to check by default.
-    fn verify(&self, _refspec: &str, _commit: &str) -> Result<()> {
+    fn verify(&self, _refspec: &str, _commit: &Checksum) -> Result<()> {
         Ok(())
     }
     /// The boot proof of `commit` (docs/FORMATS.md, "Boot proof"; `dtb_name`: the board's device tree
     /// under `dtb/`): `Ok(None)` when the commit carries no ed25519 signature (nothing to prove), an error
     /// when it is signed but no proof can be built from it. A source without signatures has none.
-    fn boot_proof(&self, _commit: &str, _dtb_name: Option<&str>) -> Result<Option<Vec<u8>>> {
+    fn boot_proof(&self, _commit: &Checksum, _dtb_name: Option<&str>) -> Result<Option<Vec<u8>>> {
         Ok(None)
     }
 }
@@ -58,10 +59,9 @@ impl TreeSource {
     }
 
     /// Adds a commit (test helper): copies `tree` in, names it by a checksum of `id`, points `refname` at it.
-    pub fn add_commit(&self, refname: &str, id: &str, tree: &Path) -> Result<String> {
-        use sha2::Digest;
-        let csum = hex::encode(sha2::Sha256::digest(id.as_bytes()));
-        let dest = self.root.join("commits").join(&csum);
+    pub fn add_commit(&self, refname: &str, id: &str, tree: &Path) -> Result<Checksum> {
+        let csum = Checksum::of(id.as_bytes());
+        let dest = self.root.join("commits").join(csum.to_hex());
         copy_tree(tree, &dest)?;
         std::fs::write(
             self.root.join("commits").join(format!("{csum}.subject")),
@@ -75,10 +75,10 @@ impl TreeSource {
 }
 
 impl CommitSource for TreeSource {
-    fn resolve(&self, refspec: &str) -> Result<String> {
-        if refspec.len() == 64 && refspec.bytes().all(|c| c.is_ascii_hexdigit()) {
-            if self.root.join("commits").join(refspec).is_dir() {
-                return Ok(refspec.to_ascii_lowercase());
+    fn resolve(&self, refspec: &str) -> Result<Checksum> {
+        if let Some(c) = Checksum::from_hex(refspec) {
+            if self.root.join("commits").join(c.to_hex()).is_dir() {
+                return Ok(c);
             }
             bail!(
                 "commit {refspec} is not in the repository {}",
@@ -92,10 +92,15 @@ impl CommitSource for TreeSource {
                 self.root.display()
             )
         })?;
-        Ok(text.trim().to_string())
+        Checksum::from_hex(text.trim()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "ref {refspec:?} in {} does not hold a 64-hex commit checksum",
+                self.root.display()
+            )
+        })
     }
 
-    fn info(&self, commit: &str) -> Result<CommitInfo> {
+    fn info(&self, commit: &Checksum) -> Result<CommitInfo> {
         let base = self.root.join("commits");
         Ok(CommitInfo {
             subject: std::fs::read_to_string(base.join(format!("{commit}.subject")))
@@ -104,8 +109,8 @@ impl CommitSource for TreeSource {
         })
     }
 
-    fn checkout(&self, commit: &str, dest: &Path, _verify: bool) -> Result<()> {
-        let src = self.root.join("commits").join(commit);
+    fn checkout(&self, commit: &Checksum, dest: &Path, _verify: bool) -> Result<()> {
+        let src = self.root.join("commits").join(commit.to_hex());
         if !src.is_dir() {
             bail!("commit {commit} is not in {}", self.root.display());
         }
@@ -181,15 +186,10 @@ impl RepoSource {
             )
         })
     }
-
-    fn checksum(&self, commit: &str) -> Result<atomboot_repo::objects::Checksum> {
-        atomboot_repo::objects::Checksum::from_hex(commit)
-            .ok_or_else(|| anyhow::anyhow!("{commit:?} is not a 64-hex commit checksum"))
-    }
 }
 
 impl CommitSource for RepoSource {
-    fn resolve(&self, refspec: &str) -> Result<String> {
+    fn resolve(&self, refspec: &str) -> Result<Checksum> {
         let repo = self.open()?;
         let c = repo.resolve_rev(refspec).with_context(|| {
             format!(
@@ -201,13 +201,13 @@ impl CommitSource for RepoSource {
         // A checksum names a commit only if the commit object is there.
         repo.read_commit(&c)
             .with_context(|| format!("commit {c} ({refspec}) in {}", self.path.display()))?;
-        Ok(c.to_hex())
+        Ok(c)
     }
 
-    fn info(&self, commit: &str) -> Result<CommitInfo> {
+    fn info(&self, commit: &Checksum) -> Result<CommitInfo> {
         let repo = self.open()?;
         let c = repo
-            .read_commit(&self.checksum(commit)?)
+            .read_commit(commit)
             .with_context(|| format!("commit {commit} in {}", self.path.display()))?;
         Ok(CommitInfo {
             version: c.metadata_string("version").map(str::to_string),
@@ -215,20 +215,16 @@ impl CommitSource for RepoSource {
         })
     }
 
-    fn checkout(&self, commit: &str, dest: &Path, verify: bool) -> Result<()> {
+    fn checkout(&self, commit: &Checksum, dest: &Path, verify: bool) -> Result<()> {
         let repo = self.open()?;
-        repo.checkout(
-            &self.checksum(commit)?,
-            dest,
-            &deploy_checkout(repo.mode(), verify),
-        )
-        .with_context(|| {
-            format!(
-                "cannot check commit {commit} out of {} into {}",
-                self.path.display(),
-                dest.display()
-            )
-        })
+        repo.checkout(commit, dest, &deploy_checkout(repo.mode(), verify))
+            .with_context(|| {
+                format!(
+                    "cannot check commit {commit} out of {} into {}",
+                    self.path.display(),
+                    dest.display()
+                )
+            })
     }
 
     fn pull(&self, refspec: &str) -> Result<()> {
@@ -248,9 +244,9 @@ impl CommitSource for RepoSource {
         Ok(())
     }
 
-    fn boot_proof(&self, commit: &str, dtb_name: Option<&str>) -> Result<Option<Vec<u8>>> {
+    fn boot_proof(&self, commit: &Checksum, dtb_name: Option<&str>) -> Result<Option<Vec<u8>>> {
         let repo = self.open()?;
-        match super::proof::build(&repo, &self.checksum(commit)?, dtb_name) {
+        match super::proof::build(&repo, commit, dtb_name) {
             Ok(p) => Ok(Some(p)),
             Err(super::proof::ProofBuildError::NotSigned(_)) => Ok(None),
             Err(e) => Err(e).with_context(|| {
@@ -264,7 +260,7 @@ impl CommitSource for RepoSource {
 
     /// A commit of `REMOTE:REF` is checked as the remote's configuration asks (signatures, or the refusal
     /// of a `gpg-verify` remote); a local ref, a checksum, or a remote no longer configured: nothing.
-    fn verify(&self, refspec: &str, commit: &str) -> Result<()> {
+    fn verify(&self, refspec: &str, commit: &Checksum) -> Result<()> {
         let Some((remote, _)) = refspec.split_once(':') else {
             return Ok(());
         };
@@ -273,10 +269,9 @@ impl CommitSource for RepoSource {
         else {
             return Ok(());
         };
-        atomboot_repo::sign::ops::check_stored_commit_of(&repo.store, &r, &self.checksum(commit)?)
-            .with_context(|| {
-                format!("refusing to deploy {refspec} (commit {commit}) from remote {remote:?}")
-            })?;
+        atomboot_repo::sign::ops::check_stored_commit_of(&repo.store, &r, commit).with_context(
+            || format!("refusing to deploy {refspec} (commit {commit}) from remote {remote:?}"),
+        )?;
         Ok(())
     }
 }

@@ -258,7 +258,6 @@ pub fn apply_offline(store: &Store, path: &Path) -> Result<Checksum, DeltaError>
         return Err(DeltaError::OfflineFallbacks(sb.fallbacks.len()));
     }
     let txn = store.begin()?;
-    let _guard = txn.staging_guard();
     let fetch = |i: usize| {
         let p = dir.join(i.to_string());
         fs::read(&p).map_err(|e| io(&p, "read delta part", e))
@@ -274,7 +273,7 @@ pub fn apply_offline(store: &Store, path: &Path) -> Result<Checksum, DeltaError>
             first: format!("{} {c}", t.name()),
         });
     }
-    txn.finish()?;
+    txn.commit()?;
     Ok(to)
 }
 

@@ -3,7 +3,8 @@
 //! copy from, and the operations. The part's SHA-256 is over the whole file as stored.
 
 use super::DeltaError;
-use crate::gvariant::{self, Type, Value};
+use crate::gvariant::{self, Enc, Type, Value};
+use crate::objects::{xattrs_enc, xattrs_from};
 use crate::objects::{Checksum, Xattrs};
 use std::io::{Read, Write};
 
@@ -34,38 +35,22 @@ fn ty() -> Type {
     Type::parse(PAYLOAD_SIG).unwrap_or_else(|_| Type::unit())
 }
 
-fn xattrs_value(x: &Xattrs) -> Value {
-    Value::Array(
-        x.iter()
-            .map(|(n, v)| {
-                let mut name = n.clone();
-                name.push(0);
-                Value::Tuple(vec![Value::Bytes(name), Value::Bytes(v.clone())])
-            })
-            .collect(),
-    )
-}
-
 impl Payload {
     pub fn serialize(&self) -> Vec<u8> {
-        let v = Value::Tuple(vec![
-            Value::Array(
-                self.modes
-                    .iter()
-                    .map(|(u, g, m)| {
-                        Value::Tuple(vec![
-                            Value::U32(u.to_be()),
-                            Value::U32(g.to_be()),
-                            Value::U32(m.to_be()),
-                        ])
-                    })
-                    .collect(),
-            ),
-            Value::Array(self.xattrs.iter().map(xattrs_value).collect()),
-            Value::Bytes(self.raw.clone()),
-            Value::Bytes(self.ops.clone()),
-        ]);
-        gvariant::serialize(&ty(), &v).unwrap_or_default()
+        let mode = |&(u, g, m): &ModeEntry| {
+            Enc::tuple(vec![
+                Enc::u32(u.to_be()),
+                Enc::u32(g.to_be()),
+                Enc::u32(m.to_be()),
+            ])
+        };
+        Enc::tuple(vec![
+            Enc::array(4, true, self.modes.iter().map(mode)),
+            Enc::array(1, false, self.xattrs.iter().map(xattrs_enc)),
+            Enc::bytes(&self.raw),
+            Enc::bytes(&self.ops),
+        ])
+        .into_bytes()
     }
 
     pub fn parse(b: &[u8]) -> Result<Payload, DeltaError> {
@@ -96,26 +81,8 @@ impl Payload {
                 _ => return Err(bad("mode entry")),
             }
         }
-        for set in xattrs {
-            let Value::Array(items) = set else {
-                return Err(bad("xattr set"));
-            };
-            let mut x = Vec::new();
-            for it in items {
-                match it {
-                    Value::Tuple(t) => match t.as_slice() {
-                        [Value::Bytes(n), Value::Bytes(v)] => {
-                            let mut n = n.clone();
-                            if n.last() == Some(&0) {
-                                n.pop();
-                            }
-                            x.push((n, v.clone()));
-                        }
-                        _ => return Err(bad("xattr")),
-                    },
-                    _ => return Err(bad("xattr")),
-                }
-            }
+        for set in &xattrs {
+            let x = xattrs_from(set, "delta part xattr set").map_err(|e| bad(&e.to_string()))?;
             p.xattrs.push(x);
         }
         Ok(p)
@@ -195,5 +162,49 @@ pub fn decode(
             what,
             format!("unknown compression type {c}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+
+    #[test]
+    fn typed_payload_matches_the_untyped_serialiser() {
+        let x: Xattrs = vec![
+            (b"user.a".to_vec(), vec![1; 300]),
+            (b"user.b".to_vec(), vec![]),
+        ];
+        for p in [
+            Payload::default(),
+            Payload {
+                modes: vec![(0, 0, 0o100644), (1000, 1000, 0o120777)],
+                xattrs: vec![vec![], x.clone()],
+                raw: vec![7; 70_000],
+                ops: vec![1, 2, 3],
+            },
+        ] {
+            let xattrs = crate::objects::tests::xattrs_value;
+            let v = Value::Tuple(vec![
+                Value::Array(
+                    p.modes
+                        .iter()
+                        .map(|(u, g, m)| {
+                            Value::Tuple(vec![
+                                Value::U32(u.to_be()),
+                                Value::U32(g.to_be()),
+                                Value::U32(m.to_be()),
+                            ])
+                        })
+                        .collect(),
+                ),
+                Value::Array(p.xattrs.iter().map(xattrs).collect()),
+                Value::Bytes(p.raw.clone()),
+                Value::Bytes(p.ops.clone()),
+            ]);
+            let bytes = p.serialize();
+            assert_eq!(bytes, gvariant::serialize(&ty(), &v).unwrap());
+            assert_eq!(Payload::parse(&bytes).unwrap(), p);
+        }
     }
 }

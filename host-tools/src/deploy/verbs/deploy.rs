@@ -123,7 +123,7 @@ impl Admin<'_> {
             .unwrap_or(0);
         let id = DeploymentId {
             os: os.clone(),
-            commit: commit.clone(),
+            commit,
             serial,
         };
         let dest = self.sysroot.deployment_dir(&id);

@@ -176,7 +176,11 @@ impl<'a> Admin<'a> {
     /// The boot proof stored beside a deployment's boot files: for a commit with an ed25519 signature
     /// (docs/FORMATS.md, "Boot proof"). A signed commit whose proof cannot be built (no kargs file, say)
     /// is still deployed, with a warning: an agent built in signed mode will refuse that entry.
-    fn proof_for(&self, source: &dyn CommitSource, commit: &str) -> Option<bootfiles::ProofFile> {
+    fn proof_for(
+        &self,
+        source: &dyn CommitSource,
+        commit: &atomboot_repo::Checksum,
+    ) -> Option<bootfiles::ProofFile> {
         let dtb = self.board.as_ref().and_then(|b| b.dtb_name);
         match source.boot_proof(commit, dtb) {
             Ok(Some(bytes)) => Some(bootfiles::ProofFile {
