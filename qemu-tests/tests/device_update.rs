@@ -658,53 +658,179 @@ fn short_phase(key: &str) -> String {
         .join(" ")
 }
 
-/// One cut moment: `at` seconds after the upgrade's start in the probe's time, reached in a run as
-/// `delay` seconds after the progress line `anchor` (None: the start) that preceded it in the probe.
+/// One cut moment: `fraction` of the way through one phase of the probe's upgrade (from the progress line
+/// `anchor`, None for the upgrade's start, to the next line), `at` seconds after the start in the probe.
+/// A run reaches it as `delay` seconds after it sees `anchor`.
 #[derive(Debug, Clone)]
 struct CutAt {
-    /// `pull` or `deploy`, and the fraction of that phase.
-    phase: &'static str,
-    fraction: f64,
-    at: f64,
+    /// `pull` or `deploy`.
+    part: &'static str,
     anchor: Option<String>,
+    fraction: f64,
     delay: f64,
+    at: f64,
 }
 
-/// `n` cut moments spread over the pull and the deploy of the probe's uncut upgrade (`lines`: each
-/// progress line and when it came, `end`: when the upgrade ended): a quarter of them (at least 2) evenly
-/// over the pull (from the start to `pull: done`), the rest evenly over the deploy (from there to the end).
+/// Which phases get cut moments first, by the progress line that starts them. Pull: the content objects
+/// being fetched, then the ref and the metadata. Deploy: the boot files being written to /boot, the first
+/// loader copy naming the new deployment (after the counters), the checkout into the sysroot, the
+/// cleanup, the counters, the second loader copy; then the rest in order.
+const PULL_FIRST: &[&str] = &["pull: commit ", "pull: "];
+const DEPLOY_FIRST: &[&str] = &[
+    "deploy: deployment ",
+    "deploy: boot counters",
+    "deploy: checking out",
+    "deploy: cleanup",
+    "deploy: boot files",
+    "deploy: loader copy",
+];
+
+/// `n` cut moments spread over the probe's upgrade (`lines`: each progress line and when it came, `end`:
+/// when the upgrade ended). The upgrade's phases are the spans between consecutive progress lines; the
+/// pull's (up to `pull: done`) get a quarter of the moments (at least 2), the deploy's the rest. Within
+/// each part the moments go round the phases in the order of [`PULL_FIRST`] / [`DEPLOY_FIRST`], so a
+/// short phase (a loader copy written in 20 ms) gets a moment as well as a long one; the moments of one
+/// phase are spread evenly over it. Sorted by time.
 fn cut_moments(n: usize, lines: &[(String, f64)], end: f64) -> Vec<CutAt> {
     let pull_end = lines
         .iter()
         .find(|(l, _)| l.starts_with("pull: done"))
         .map(|(_, t)| *t)
         .expect("the probe's pull printed `pull: done`");
+    // (anchor, from, to)
+    let mut phases: Vec<(Option<&str>, f64, f64)> = Vec::new();
+    let mut from = (None, 0.0);
+    for (l, t) in lines {
+        phases.push((from.0, from.1, *t));
+        from = (Some(progress_key(l)), *t);
+    }
+    phases.push((from.0, from.1, end));
     let in_pull = (n / 4).max(2).min(n);
-    let spread = |k: usize, phase: &'static str, from: f64, to: f64| {
-        (1..=k).map(move |i| {
-            let fraction = i as f64 / (k + 1) as f64;
-            (phase, fraction, from + (to - from) * fraction)
-        })
-    };
-    spread(in_pull, "pull", 0.0, pull_end)
-        .chain(spread(n - in_pull, "deploy", pull_end, end))
-        .map(|(phase, fraction, at)| {
-            let (anchor, t) = lines
-                .iter()
-                .filter(|(_, t)| *t <= at)
-                .last()
-                .map_or((None, 0.0), |(l, t)| {
-                    (Some(progress_key(l).to_string()), *t)
+    let mut moments = Vec::new();
+    for (part, k, first) in [
+        ("pull", in_pull, PULL_FIRST),
+        ("deploy", n - in_pull, DEPLOY_FIRST),
+    ] {
+        let rank = |a: Option<&str>| {
+            a.and_then(|a| first.iter().position(|p| a.starts_with(p)))
+                .unwrap_or(first.len())
+        };
+        let mut mine: Vec<&(Option<&str>, f64, f64)> = phases
+            .iter()
+            .filter(|(_, from, _)| (*from < pull_end) == (part == "pull"))
+            .collect();
+        mine.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.1.total_cmp(&b.1)));
+        let mut count = vec![0usize; mine.len()];
+        for j in 0..k {
+            count[j % mine.len()] += 1;
+        }
+        for (&&(anchor, from, to), &m) in mine.iter().zip(&count) {
+            for c in 1..=m {
+                let fraction = c as f64 / (m + 1) as f64;
+                moments.push(CutAt {
+                    part,
+                    anchor: anchor.map(str::to_string),
+                    fraction,
+                    delay: (to - from) * fraction,
+                    at: from + (to - from) * fraction,
                 });
-            CutAt {
-                phase,
-                fraction,
-                at,
-                anchor,
-                delay: at - t,
             }
-        })
-        .collect()
+        }
+    }
+    moments.sort_by(|a, b| a.at.total_cmp(&b.at));
+    moments
+}
+
+/// The spread of the cut moments over a probe like the one measured in the guest (no QEMU): the CI
+/// subset cuts the pull's metadata and content fetches and the deploy's checkout, boot files, first
+/// loader copy and cleanup; the full campaign cuts every phase twice.
+#[test]
+fn cut_moments_cover_the_pull_and_the_deploy_phase_by_phase() {
+    let c = "7e37ef7743acec63f33eae28a1a726d7941980f0d1f57a14d6ab4f088daffd6a";
+    let lines: Vec<(String, f64)> = [
+        (
+            format!("pull: os/stable is commit {c} (0 metadata, ...)"),
+            0.98,
+        ),
+        (
+            format!(
+                "pull: commit {c}: metadata complete; 2 content objects to fetch (7 metadata, ...)"
+            ),
+            1.72,
+        ),
+        (
+            "pull: done (7 metadata, 2 content objects, 1543790 bytes fetched so far)".into(),
+            2.70,
+        ),
+        (format!("deploy: checking out {c} (origin:os/stable)"), 2.85),
+        (
+            format!("deploy: deployment /ostree/deploy/debian/deploy/{c}.0 written and synced"),
+            3.69,
+        ),
+        (
+            "deploy: boot files /ostree/debian-19054b ready and synced (6996715 bytes)".into(),
+            4.98,
+        ),
+        (
+            "deploy: boot counters written (bootcount=0, upgrade_available=1)".into(),
+            5.02,
+        ),
+        (
+            "deploy: loader copy 0 (generation 5) written: default x, fallback y".into(),
+            5.04,
+        ),
+        (
+            "deploy: loader copy 1 (generation 6) written: default x, fallback y".into(),
+            5.06,
+        ),
+        ("deploy: cleanup".into(), 5.08),
+        (format!("deployed /ostree/deploy/debian/deploy/{c}.0"), 5.34),
+    ]
+    .into_iter()
+    .collect();
+    let ci = cut_moments(6, &lines, 5.42);
+    let anchors: Vec<(&str, &str)> = ci
+        .iter()
+        .map(|m| (m.part, m.anchor.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        anchors,
+        [
+            ("pull", format!("pull: os/stable is commit {c}").as_str()),
+            (
+                "pull",
+                &format!("pull: commit {c}: metadata complete; 2 content objects to fetch")
+            ),
+            ("deploy", &format!("deploy: checking out {c}")),
+            (
+                "deploy",
+                &format!(
+                    "deploy: deployment /ostree/deploy/debian/deploy/{c}.0 written and synced"
+                )
+            ),
+            ("deploy", "deploy: boot counters written"),
+            ("deploy", "deploy: cleanup"),
+        ]
+    );
+    for m in &ci {
+        assert!((m.fraction - 0.5).abs() < 1e-9, "{m:?}");
+    }
+    assert!(
+        (ci[4].at - 5.03).abs() < 1e-9 && (ci[4].delay - 0.01).abs() < 1e-9,
+        "{:?}",
+        ci[4]
+    );
+    let full = cut_moments(24, &lines, 5.42);
+    assert_eq!(full.len(), 24);
+    assert_eq!(full.iter().filter(|m| m.part == "pull").count(), 6);
+    // 3 phases of the pull and 9 of the deploy (from `pull: done` to the end), two moments in each.
+    let mut per_phase = std::collections::BTreeMap::new();
+    for m in &full {
+        *per_phase.entry(m.anchor.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(per_phase.len(), 12, "{per_phase:?}");
+    assert!(per_phase.values().all(|&k| k == 2), "{per_phase:?}");
+    assert!(full.windows(2).all(|w| w[0].at <= w[1].at));
 }
 
 /// One boot after a cut, judged from its console: the agent verified and booted an entry, and the guest
@@ -874,6 +1000,11 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
     );
 
     let moments = cut_moments(n, &lines, end);
+    assert_eq!(moments.len(), n);
+    assert!(
+        moments.iter().any(|m| m.part == "pull") && moments.iter().any(|m| m.part == "deploy"),
+        "{moments:?}"
+    );
     // A completing upgrade after a sample of the cuts (every third, starting with the second) and after
     // the last; after the others the board is switched off once the boot after the cut is judged.
     let completes = |i: usize| i % 3 == 1 || i + 1 == moments.len();
@@ -962,9 +1093,10 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
             format!("upgrade rc=0, then {v2}")
         };
         let row = format!(
-            "{i:3} | {:6} {:3.0}% ({:5.2} s) | {:6.2} s | {seen} | {booted_after} | {completed} | {:.0} s",
-            at.phase,
+            "{i:3} | {:6} {:3.0}% into \"{}\" ({:.2} s) | {:6.2} s | {seen} | {booted_after} | {completed} | {:.0} s",
+            at.part,
             at.fraction * 100.0,
+            at.anchor.as_deref().map_or("upgrade: start".to_string(), short_phase),
             at.at,
             cut_after,
             t_cut.elapsed().as_secs_f64()
@@ -972,7 +1104,7 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
         eprintln!("device_update s4: cut {row}");
         table.push(row);
     }
-    eprintln!("device_update s4: table: cut | moment (phase, fraction, probe time) | cut after upgrade start | phase seen on the console | next boot | completing upgrade | run time");
+    eprintln!("device_update s4: table: cut | moment (part, how far into the phase after a progress line, probe time) | cut after upgrade start | phase seen on the console | next boot | completing upgrade | run time");
     for row in &table {
         eprintln!("device_update s4: table: {row}");
     }
