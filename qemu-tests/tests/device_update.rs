@@ -560,8 +560,9 @@ struct Snapshot {
 }
 
 /// s4's job. It puts itself back on /boot first, so every boot after a cut runs it again (the completing
-/// upgrade), and removes itself once an upgrade worked. It waits for the build server before it
-/// upgrades: the snapshot is taken while it waits (no server yet), each run resumes it with the server up.
+/// upgrade), wherever the cut came. It waits for the build server before it upgrades: the snapshot is
+/// taken while it waits (no server yet), each run resumes it with the server up. An upgrade that worked
+/// on v1 reboots (into v2); on v2 (nothing left to do) the job removes itself and the board powers off.
 fn powercut_job() -> String {
     format!(
         "{JOB_PRELUDE}\
@@ -573,7 +574,9 @@ fn powercut_job() -> String {
          logged atomboot admin upgrade\n\
          rc=$?\n\
          echo \"atomboot-guest: upgrade: rc=$rc\"\n\
-         if [ $rc = 0 ]; then rm -f /boot/atomboot-job.sh; sync; touch /run/atomboot/reboot; fi\n"
+         . /etc/os-release\n\
+         if [ $rc = 0 ] && [ \"$VERSION_ID\" = 2 ]; then rm -f /boot/atomboot-job.sh; sync;\n\
+         elif [ $rc = 0 ]; then touch /run/atomboot/reboot; fi\n"
     )
 }
 
@@ -659,13 +662,15 @@ fn short_phase(key: &str) -> String {
 }
 
 /// One cut moment: `fraction` of the way through one phase of the probe's upgrade (from the progress line
-/// `anchor`, None for the upgrade's start, to the next line), `at` seconds after the start in the probe.
-/// A run reaches it as `delay` seconds after it sees `anchor`.
+/// `anchor`, None for the upgrade's start, to the next line `until`, None for the upgrade's end), `at`
+/// seconds after the start in the probe. A run reaches it as `delay` seconds after it sees `anchor`, or
+/// as soon as it sees `until` (that run is faster than the probe: the cut stays at the phase's end).
 #[derive(Debug, Clone)]
 struct CutAt {
     /// `pull` or `deploy`.
     part: &'static str,
     anchor: Option<String>,
+    until: Option<String>,
     fraction: f64,
     delay: f64,
     at: f64,
@@ -697,14 +702,14 @@ fn cut_moments(n: usize, lines: &[(String, f64)], end: f64) -> Vec<CutAt> {
         .find(|(l, _)| l.starts_with("pull: done"))
         .map(|(_, t)| *t)
         .expect("the probe's pull printed `pull: done`");
-    // (anchor, from, to)
-    let mut phases: Vec<(Option<&str>, f64, f64)> = Vec::new();
+    // (anchor, from, to, until)
+    let mut phases: Vec<(Option<&str>, f64, f64, Option<&str>)> = Vec::new();
     let mut from = (None, 0.0);
     for (l, t) in lines {
-        phases.push((from.0, from.1, *t));
+        phases.push((from.0, from.1, *t, Some(progress_key(l))));
         from = (Some(progress_key(l)), *t);
     }
-    phases.push((from.0, from.1, end));
+    phases.push((from.0, from.1, end, None));
     let in_pull = (n / 4).max(2).min(n);
     let mut moments = Vec::new();
     for (part, k, first) in [
@@ -715,21 +720,22 @@ fn cut_moments(n: usize, lines: &[(String, f64)], end: f64) -> Vec<CutAt> {
             a.and_then(|a| first.iter().position(|p| a.starts_with(p)))
                 .unwrap_or(first.len())
         };
-        let mut mine: Vec<&(Option<&str>, f64, f64)> = phases
+        let mut mine: Vec<&(Option<&str>, f64, f64, Option<&str>)> = phases
             .iter()
-            .filter(|(_, from, _)| (*from < pull_end) == (part == "pull"))
+            .filter(|(_, from, ..)| (*from < pull_end) == (part == "pull"))
             .collect();
         mine.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.1.total_cmp(&b.1)));
         let mut count = vec![0usize; mine.len()];
         for j in 0..k {
             count[j % mine.len()] += 1;
         }
-        for (&&(anchor, from, to), &m) in mine.iter().zip(&count) {
+        for (&&(anchor, from, to, until), &m) in mine.iter().zip(&count) {
             for c in 1..=m {
                 let fraction = c as f64 / (m + 1) as f64;
                 moments.push(CutAt {
                     part,
                     anchor: anchor.map(str::to_string),
+                    until: until.map(str::to_string),
                     fraction,
                     delay: (to - from) * fraction,
                     at: from + (to - from) * fraction,
@@ -1015,10 +1021,20 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
         resume(&mut m);
         let p = m.expect("atomboot-guest: upgrade: start", 0, BOOT_TIMEOUT);
         let t0 = Instant::now();
-        if let Some(a) = &at.anchor {
-            m.expect(a, p, RUN_TIMEOUT);
+        let a = match &at.anchor {
+            Some(a) => m.expect(a, p, RUN_TIMEOUT),
+            None => p,
+        };
+        let t_anchor = Instant::now();
+        let until = at
+            .until
+            .as_deref()
+            .unwrap_or("atomboot-guest: upgrade: rc=");
+        while t_anchor.elapsed().as_secs_f64() < at.delay
+            && m.wait_for(until, a, Duration::ZERO).is_none()
+        {
+            std::thread::sleep(Duration::from_millis(2));
         }
-        std::thread::sleep(Duration::from_secs_f64(at.delay));
         let before = m.console().len();
         m.power_cut();
         let cut_after = t0.elapsed().as_secs_f64();
@@ -1031,23 +1047,8 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
                 m.console()
             );
         } else {
-            // The boot after the cut is judged once its job starts (after the health check), or once
-            // the guest is past where it would have started (the job had removed itself: the upgrade
-            // ended before the cut).
-            let t_next = Instant::now();
-            while m
-                .wait_for("atomboot-guest: job: start", reset, Duration::ZERO)
-                .is_none()
-                && m.wait_for("atomboot-guest: env: ", reset, Duration::ZERO)
-                    .is_none()
-            {
-                assert!(
-                    !m.exited() && t_next.elapsed() < BOOT_TIMEOUT,
-                    "cut {i}: the boot after the cut did not reach its job:\n{}",
-                    m.console()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            // The boot after the cut is judged once its job starts again (after the health check).
+            m.expect("atomboot-guest: job: start", reset, BOOT_TIMEOUT);
             m.kill();
         }
         let console = m.console();
@@ -1067,30 +1068,31 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
         let (booted_after, version_after) = verified_boot(i, next[0], r);
         let completed = if !completes(i) {
             "-".to_string()
-        } else if !next[0].contains("atomboot-guest: job: start") {
-            // Only when the cut came after the job had removed itself, its upgrade done.
-            assert!(
-                upgrade.contains("atomboot-guest: upgrade: rc=0") && version_after == 2,
-                "cut {i}: the job did not run again after the cut:\n{}",
-                &console[reset..]
-            );
-            "none: the upgrade had ended before the cut".to_string()
         } else {
             assert!(
-                next[0].contains("atomboot-guest: upgrade: rc=0") && next.len() == 2,
+                next[0].contains("atomboot-guest: job: start")
+                    && next[0].contains("atomboot-guest: upgrade: rc=0"),
                 "cut {i}: the completing upgrade did not work:\n{}",
                 &console[reset..]
             );
-            let (v2, version) = verified_boot(i, next[1], r);
-            assert_eq!(
-                version, 2,
-                "cut {i}: the completing upgrade did not boot v2:\n{}",
-                next[1]
-            );
-            // From v1 the completing upgrade deployed v2, on trial; from v2 it had nothing to do.
-            let trial = next[1].contains("atomboot: entry primary: update on trial");
-            assert_eq!(trial, version_after == 1, "cut {i}:\n{}", next[1]);
-            format!("upgrade rc=0, then {v2}")
+            if version_after == 1 {
+                // It deployed v2 and rebooted: v2 boots on trial, marks itself good, and its job finds
+                // nothing left to upgrade.
+                assert_eq!(next.len(), 2, "cut {i}:\n{}", &console[reset..]);
+                let (v2, version) = verified_boot(i, next[1], r);
+                assert!(
+                    version == 2
+                        && next[1].contains("atomboot: entry primary: update on trial")
+                        && next[1].contains("atomboot-guest: upgrade: rc=0"),
+                    "cut {i}: the completing upgrade did not boot v2:\n{}",
+                    next[1]
+                );
+                format!("upgrade rc=0, then {v2}")
+            } else {
+                // v2 booted after the cut: the upgrade finds it done; the board stays on v2.
+                assert_eq!(next.len(), 1, "cut {i}:\n{}", &console[reset..]);
+                "upgrade rc=0 on v2 (nothing left to do)".to_string()
+            }
         };
         let row = format!(
             "{i:3} | {:6} {:3.0}% into \"{}\" ({:.2} s) | {:6.2} s | {seen} | {booted_after} | {completed} | {:.0} s",
