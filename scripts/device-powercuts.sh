@@ -6,7 +6,10 @@
 # overlay, lets the upgrade run to a moment spread over the pull (a quarter of the moments) and the deploy (the
 # rest), and cuts the power (QEMU `system_reset`: the guest's page cache is lost). The next boot must boot a
 # verified entry (the agent's lines, the guest's booted deployment, health check, mark-good); after every
-# third cut (from the second) and after the last, the job upgrades again and must boot v2.
+# third cut (from the second) and after the last, the job runs `admin upgrade` again: from v1 it must deploy
+# v2 and reboot into it (on trial, marked good); when v2 already booted after the cut it has nothing to do.
+# Moments are placed phase by phase (the spans between the upgrade's `pull:`/`deploy:` lines in the probe) and
+# a cut never goes past its phase's next line; each row says which line the console showed last before it.
 # Prints the probe, one line per cut as it ends, the table of all cuts and the campaign's wall time.
 # Usage: scripts/device-powercuts.sh [N]     (the console of cut K is kept in target/tmp/device-update/s4/cutK.log)
 set -euo pipefail
