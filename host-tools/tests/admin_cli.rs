@@ -126,7 +126,7 @@ fn scenario(boot_is_image: bool) {
     );
 
     // deploy v2 with --karg-proc-cmdline: pending until booted; v1 is the rollback.
-    cli.ok(&[
+    let (ok, _, err) = cli.run(&[
         "deploy",
         "--karg-proc-cmdline",
         "--cmdline",
@@ -135,11 +135,50 @@ fn scenario(boot_is_image: bool) {
         "quiet",
         "v2",
     ]);
+    assert!(ok, "{err}");
     let s = cli.status(&["--cmdline", cl]);
+    let v2_path = s["deployments"][0]["path"].as_str().unwrap().to_string();
+    let v2_short = format!("debian:{}", &v2_path.rsplit('/').next().unwrap()[..12]);
+    let v2_serial = v2_path.rsplit('.').next().unwrap();
+    // One plain progress line per phase on stderr, in the order of the writes (docs/FORMATS.md).
+    let v1_short = format!("debian:{}", &v1_path.rsplit('/').next().unwrap()[..12]);
+    let v1_serial = v1_path.rsplit('.').next().unwrap();
+    let phases: Vec<&str> = err.lines().filter(|l| l.starts_with("deploy: ")).collect();
+    let loader =
+        format!("written: default {v2_short}.{v2_serial}, fallback {v1_short}.{v1_serial}");
+    assert_eq!(phases.len(), 7, "{err}");
+    assert!(
+        phases[0].starts_with("deploy: checking out ") && phases[0].ends_with(" (v2)"),
+        "{err}"
+    );
+    assert_eq!(
+        phases[1],
+        format!("deploy: deployment {v2_path} written and synced"),
+        "{err}"
+    );
+    assert!(
+        phases[2].starts_with("deploy: boot files /ostree/debian-")
+            && phases[2].contains(" ready and synced ("),
+        "{err}"
+    );
+    assert_eq!(
+        phases[3],
+        "deploy: boot counters written (bootcount=0, upgrade_available=1, atomboot_rollback deleted)",
+        "{err}"
+    );
+    assert!(
+        phases[4].starts_with("deploy: loader copy ") && phases[4].ends_with(&loader),
+        "{err}"
+    );
+    assert!(
+        phases[5].starts_with("deploy: loader copy ") && phases[5].ends_with(&loader),
+        "{err}"
+    );
+    assert_ne!(phases[4], phases[5], "the two loader copies: {err}");
+    assert_eq!(phases[6], "deploy: cleanup", "{err}");
     assert_eq!(s["deployments"][0]["pending"], true);
     assert_eq!(s["deployments"][1]["booted"], true);
     assert_eq!(s["deployments"][1]["rollback"], true);
-    let v2_path = s["deployments"][0]["path"].as_str().unwrap().to_string();
     assert_eq!(
         s["deployments"][0]["bootargs"],
         format!("ostree={v2_path} console=ttyS0,115200 rootwait quiet")

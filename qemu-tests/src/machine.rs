@@ -24,6 +24,13 @@ pub struct MachineOptions {
     pub server_port: Option<u16>,
     /// A second virtio disk (raw), e.g. a USB stick.
     pub extra_disk: Option<PathBuf>,
+    /// The boot disk's writes go to a temporary qcow2 overlay of QEMU's (`snapshot=on`), dropped when QEMU
+    /// exits: the disk file itself is never written (one overlay per run over the same base image).
+    pub disk_snapshot: bool,
+    /// Resume a machine state saved by QEMU's `migrate "exec:cat > FILE"` (the board was stopped) instead
+    /// of powering on: QEMU starts with `-incoming "exec:cat FILE"` and stays paused until the monitor's
+    /// `cont`. The disk must hold what it held when the state was saved.
+    pub incoming: Option<PathBuf>,
 }
 
 /// A running QEMU.
@@ -68,8 +75,16 @@ impl Machine {
                 .arg(format!("if=none,format=raw,id=d1,file={}", stick.display()))
                 .args(["-device", "virtio-blk-device,drive=d1"]);
         }
+        let snapshot = if opts.disk_snapshot {
+            ",snapshot=on"
+        } else {
+            ""
+        };
         cmd.arg("-drive")
-            .arg(format!("if=none,format=raw,id=d0,file={}", disk.display()))
+            .arg(format!(
+                "if=none,format=raw,id=d0,file={}{snapshot}",
+                disk.display()
+            ))
             .args(["-device", "virtio-blk-device,drive=d0"]);
         match opts.server_port {
             Some(port) => {
@@ -87,6 +102,10 @@ impl Machine {
             None => {
                 cmd.args(["-net", "none"]);
             }
+        }
+        if let Some(state) = &opts.incoming {
+            cmd.arg("-incoming")
+                .arg(format!("exec:cat {}", state.display()));
         }
         let started = Instant::now();
         let mut child = cmd

@@ -11,15 +11,18 @@
 //!    fetches only what the first did not finish (the server's log says which objects, and bytes);
 //! 4. power cuts (QEMU's `system_reset`: the guest's page cache is lost) at moments spread over the pull
 //!    and the deploy of an on-device `admin upgrade`: the next boot boots a verified entry, v1 or v2;
-//!    a completing `admin upgrade` afterwards boots v2. `ATOMBOOT_POWERCUTS=N` (default 6) sets how many
-//!    cut moments; `scripts/device-powercuts.sh` runs the full campaign. Ignored for now (see its
-//!    `#[ignore]`): the script runs it with `--include-ignored`.
+//!    after a sample of the cuts and the last one, a completing `admin upgrade` boots v2. The board is
+//!    booted once and saved while its job waits to upgrade (QEMU's machine state and its disk); each cut
+//!    resumes it over its own disk overlay. The moments are fractions of an uncut probe run, each reached
+//!    from the progress line (`pull: ...`, `deploy: ...`) that preceded it in the probe; each cut records
+//!    the last progress line seen before it. `ATOMBOOT_POWERCUTS=N` (default 6, the CI subset) sets how
+//!    many cut moments; `scripts/device-powercuts.sh [N]` runs the full campaign (24) and prints the table.
 //!
 //! Each test prints its wall time and its measurements (`device_update ...` lines, `--nocapture`).
 
 use qemu_tests::device::{atomboot_ok, Device};
 use qemu_tests::http::{BuildServer, Served};
-use qemu_tests::machine::{MachineOptions, SERVER_IN_GUEST};
+use qemu_tests::machine::{Machine, MachineOptions, SERVER_IN_GUEST};
 use qemu_tests::{board_files, repo_root, sh};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -542,30 +545,356 @@ fn s3_server_down_halfway_v1_keeps_booting_and_the_second_upgrade_fetches_only_t
     timed("3 server down halfway, then back", t);
 }
 
-/// One cut moment: in the pull or the deploy, at a fraction of that phase's measured length.
-#[derive(Debug, Clone, Copy)]
-struct CutAt {
-    in_pull: bool,
-    fraction: f64,
+/// s4's starting point, taken once: the board (v1 booted, health-checked, marked good) stopped through
+/// QEMU's monitor while its job waits to upgrade, its machine state (RAM with the guest's page cache,
+/// devices) saved to a file beside the disk as it was then. Every run from it resumes that state over its
+/// own temporary qcow2 overlay of the disk (`snapshot=on`), so a cut costs the upgrade up to the cut and
+/// the boots after it, not the host's setup and a first boot.
+struct Snapshot {
+    /// U-Boot's env flash the board was started with.
+    flash: PathBuf,
+    /// The disk (raw), never written after the state was saved.
+    disk: PathBuf,
+    /// QEMU's machine state (`migrate "exec:cat > FILE"` of the stopped board).
+    state: PathBuf,
 }
 
-/// `n` cut moments spread over the pull and the deploy: a quarter of them (at least 2) over the pull,
-/// the rest over the deploy, evenly inside each phase.
-fn cut_moments(n: usize) -> Vec<CutAt> {
-    let pull = (n / 4).max(2).min(n);
-    let deploy = n - pull;
-    let spread = |k: usize, in_pull: bool| {
-        (1..=k).map(move |i| CutAt {
-            in_pull,
-            fraction: i as f64 / (k + 1) as f64,
+/// s4's job. It puts itself back on /boot first, so every boot after a cut runs it again (the completing
+/// upgrade), wherever the cut came. It waits for the build server before it upgrades: the snapshot is
+/// taken while it waits (no server yet), each run resumes it with the server up. An upgrade that worked
+/// on v1 reboots (into v2); on v2 (nothing left to do) the job removes itself and the board powers off.
+fn powercut_job() -> String {
+    format!(
+        "{JOB_PRELUDE}\
+         cp /tmp/atomboot-job.sh /boot/atomboot-job.sh; sync\n\
+         echo 'atomboot-guest: upgrade: waiting for the build server'\n\
+         sleep 2\n\
+         until wget -q -O /dev/null {SERVER_IN_GUEST}/config; do sleep 1; done\n\
+         echo 'atomboot-guest: upgrade: start'\n\
+         logged atomboot admin upgrade\n\
+         rc=$?\n\
+         echo \"atomboot-guest: upgrade: rc=$rc\"\n\
+         . /etc/os-release\n\
+         if [ $rc = 0 ] && [ \"$VERSION_ID\" = 2 ]; then rm -f /boot/atomboot-job.sh; sync;\n\
+         elif [ $rc = 0 ]; then touch /run/atomboot/reboot; fi\n"
+    )
+}
+
+/// Stops the board, saves its machine state to `state` (QEMU's migration to a file) and ends QEMU.
+fn save_state(m: &mut Machine, state: &Path) {
+    m.monitor("stop");
+    m.monitor(&format!("migrate \"exec:cat > {}\"", state.display()));
+    let t0 = Instant::now();
+    loop {
+        let s = m.monitor("info migrate");
+        if s.contains("Migration status: completed") {
+            break;
+        }
+        assert!(
+            !s.contains("Migration status: failed") && t0.elapsed() < BOOT_TIMEOUT,
+            "saving the machine state to {}: {s}",
+            state.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    m.monitor("quit");
+    let (_, timed_out) = m.wait_exit(BOOT_TIMEOUT);
+    assert!(!timed_out, "QEMU did not quit after saving its state");
+}
+
+/// Waits until a board started with [`MachineOptions::incoming`] has loaded its state, then runs it.
+fn resume(m: &mut Machine) {
+    let t0 = Instant::now();
+    loop {
+        let s = m.monitor("info status");
+        if s.contains("VM status: running") {
+            return;
+        }
+        if s.contains("VM status: paused") && !s.contains("inmigrate") {
+            break;
+        }
+        assert!(
+            !m.exited() && t0.elapsed() < BOOT_TIMEOUT,
+            "the saved machine state did not load ({s}):\n{}",
+            m.console()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    m.monitor("cont");
+}
+
+/// The progress lines of `admin upgrade` in `text` (whole lines only): the pull's and the deploy's.
+fn progress_lines(text: &str) -> Vec<&str> {
+    let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    whole
+        .lines()
+        .filter(|l| {
+            l.starts_with("pull: ") || l.starts_with("deploy: ") || l.starts_with("deployed ")
         })
+        .collect()
+}
+
+/// A progress line without its running counts (`pull: done (7 metadata, ...)` -> `pull: done`): the
+/// same in every run from the snapshot.
+fn progress_key(line: &str) -> &str {
+    line.split(" (").next().unwrap_or(line)
+}
+
+/// A progress key for the table: checksums shortened to 8 digits, absolute paths to their last part.
+fn short_phase(key: &str) -> String {
+    key.split(' ')
+        .map(|w| {
+            let w = match w.strip_prefix('/') {
+                Some(path) => path.rsplit('/').next().unwrap_or(path),
+                None => w,
+            };
+            let hex = w.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(w.len());
+            if hex >= 64 {
+                format!("{}..{}", &w[..8], &w[64..])
+            } else if let Some(csum) = w.strip_prefix("debian-").filter(|c| c.len() >= 64) {
+                format!("debian-{}..", &csum[..8])
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One cut moment: `fraction` of the way through one phase of the probe's upgrade (from the progress line
+/// `anchor`, None for the upgrade's start, to the next line `until`, None for the upgrade's end), `at`
+/// seconds after the start in the probe. A run reaches it as `delay` seconds after it sees `anchor`, or
+/// as soon as it sees `until` (that run is faster than the probe: the cut stays at the phase's end).
+#[derive(Debug, Clone)]
+struct CutAt {
+    /// `pull` or `deploy`.
+    part: &'static str,
+    anchor: Option<String>,
+    until: Option<String>,
+    fraction: f64,
+    delay: f64,
+    at: f64,
+}
+
+/// Which phases get cut moments first, by the progress line that starts them. Pull: the content objects
+/// being fetched, then the ref and the metadata. Deploy: the boot files being written to /boot, the first
+/// loader copy naming the new deployment (after the counters), the checkout into the sysroot, the
+/// cleanup, the counters, the second loader copy; then the rest in order.
+const PULL_FIRST: &[&str] = &["pull: commit ", "pull: "];
+const DEPLOY_FIRST: &[&str] = &[
+    "deploy: deployment ",
+    "deploy: boot counters",
+    "deploy: checking out",
+    "deploy: cleanup",
+    "deploy: boot files",
+    "deploy: loader copy",
+];
+
+/// `n` cut moments spread over the probe's upgrade (`lines`: each progress line and when it came, `end`:
+/// when the upgrade ended). The upgrade's phases are the spans between consecutive progress lines; the
+/// pull's (up to `pull: done`) get a quarter of the moments (at least 2), the deploy's the rest. Within
+/// each part the moments go round the phases in the order of [`PULL_FIRST`] / [`DEPLOY_FIRST`], so a
+/// short phase (a loader copy written in 20 ms) gets a moment as well as a long one; the moments of one
+/// phase are spread evenly over it. Sorted by time.
+fn cut_moments(n: usize, lines: &[(String, f64)], end: f64) -> Vec<CutAt> {
+    let pull_end = lines
+        .iter()
+        .find(|(l, _)| l.starts_with("pull: done"))
+        .map(|(_, t)| *t)
+        .expect("the probe's pull printed `pull: done`");
+    // (anchor, from, to, until)
+    let mut phases: Vec<(Option<&str>, f64, f64, Option<&str>)> = Vec::new();
+    let mut from = (None, 0.0);
+    for (l, t) in lines {
+        phases.push((from.0, from.1, *t, Some(progress_key(l))));
+        from = (Some(progress_key(l)), *t);
+    }
+    phases.push((from.0, from.1, end, None));
+    let in_pull = (n / 4).max(2).min(n);
+    let mut moments = Vec::new();
+    for (part, k, first) in [
+        ("pull", in_pull, PULL_FIRST),
+        ("deploy", n - in_pull, DEPLOY_FIRST),
+    ] {
+        let rank = |a: Option<&str>| {
+            a.and_then(|a| first.iter().position(|p| a.starts_with(p)))
+                .unwrap_or(first.len())
+        };
+        let mut mine: Vec<&(Option<&str>, f64, f64, Option<&str>)> = phases
+            .iter()
+            .filter(|(_, from, ..)| (*from < pull_end) == (part == "pull"))
+            .collect();
+        mine.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.1.total_cmp(&b.1)));
+        let mut count = vec![0usize; mine.len()];
+        for j in 0..k {
+            count[j % mine.len()] += 1;
+        }
+        for (&&(anchor, from, to, until), &m) in mine.iter().zip(&count) {
+            for c in 1..=m {
+                let fraction = c as f64 / (m + 1) as f64;
+                moments.push(CutAt {
+                    part,
+                    anchor: anchor.map(str::to_string),
+                    until: until.map(str::to_string),
+                    fraction,
+                    delay: (to - from) * fraction,
+                    at: from + (to - from) * fraction,
+                });
+            }
+        }
+    }
+    moments.sort_by(|a, b| a.at.total_cmp(&b.at));
+    moments
+}
+
+/// The spread of the cut moments over a probe like the one measured in the guest (no QEMU): the CI
+/// subset cuts the pull's metadata and content fetches and the deploy's checkout, boot files, first
+/// loader copy and cleanup; the full campaign cuts every phase twice.
+#[test]
+fn cut_moments_cover_the_pull_and_the_deploy_phase_by_phase() {
+    let c = "7e37ef7743acec63f33eae28a1a726d7941980f0d1f57a14d6ab4f088daffd6a";
+    let lines: Vec<(String, f64)> = [
+        (
+            format!("pull: os/stable is commit {c} (0 metadata, ...)"),
+            0.98,
+        ),
+        (
+            format!(
+                "pull: commit {c}: metadata complete; 2 content objects to fetch (7 metadata, ...)"
+            ),
+            1.72,
+        ),
+        (
+            "pull: done (7 metadata, 2 content objects, 1543790 bytes fetched so far)".into(),
+            2.70,
+        ),
+        (format!("deploy: checking out {c} (origin:os/stable)"), 2.85),
+        (
+            format!("deploy: deployment /ostree/deploy/debian/deploy/{c}.0 written and synced"),
+            3.69,
+        ),
+        (
+            "deploy: boot files /ostree/debian-19054b ready and synced (6996715 bytes)".into(),
+            4.98,
+        ),
+        (
+            "deploy: boot counters written (bootcount=0, upgrade_available=1)".into(),
+            5.02,
+        ),
+        (
+            "deploy: loader copy 0 (generation 5) written: default x, fallback y".into(),
+            5.04,
+        ),
+        (
+            "deploy: loader copy 1 (generation 6) written: default x, fallback y".into(),
+            5.06,
+        ),
+        ("deploy: cleanup".into(), 5.08),
+        (format!("deployed /ostree/deploy/debian/deploy/{c}.0"), 5.34),
+    ]
+    .into_iter()
+    .collect();
+    let ci = cut_moments(6, &lines, 5.42);
+    let anchors: Vec<(&str, &str)> = ci
+        .iter()
+        .map(|m| (m.part, m.anchor.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        anchors,
+        [
+            ("pull", format!("pull: os/stable is commit {c}").as_str()),
+            (
+                "pull",
+                &format!("pull: commit {c}: metadata complete; 2 content objects to fetch")
+            ),
+            ("deploy", &format!("deploy: checking out {c}")),
+            (
+                "deploy",
+                &format!(
+                    "deploy: deployment /ostree/deploy/debian/deploy/{c}.0 written and synced"
+                )
+            ),
+            ("deploy", "deploy: boot counters written"),
+            ("deploy", "deploy: cleanup"),
+        ]
+    );
+    for m in &ci {
+        assert!((m.fraction - 0.5).abs() < 1e-9, "{m:?}");
+    }
+    assert!(
+        (ci[4].at - 5.03).abs() < 1e-9 && (ci[4].delay - 0.01).abs() < 1e-9,
+        "{:?}",
+        ci[4]
+    );
+    let full = cut_moments(24, &lines, 5.42);
+    assert_eq!(full.len(), 24);
+    assert_eq!(full.iter().filter(|m| m.part == "pull").count(), 6);
+    // 3 phases of the pull and 9 of the deploy (from `pull: done` to the end), two moments in each.
+    let mut per_phase = std::collections::BTreeMap::new();
+    for m in &full {
+        *per_phase.entry(m.anchor.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(per_phase.len(), 12, "{per_phase:?}");
+    assert!(per_phase.values().all(|&k| k == 2), "{per_phase:?}");
+    assert!(full.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+/// One boot after a cut, judged from its console: the agent verified and booted an entry, and the guest
+/// runs the deployment of v1 or v2 and marks it good. Returns `slot vN (deployment)`.
+#[track_caller]
+fn verified_boot(i: usize, boot: &str, r: &Release) -> (String, u32) {
+    let slot = if boot.contains("atomboot: boot primary") {
+        "primary"
+    } else if boot.contains("atomboot: boot fallback") {
+        "fallback"
+    } else {
+        panic!("cut {i}: the agent booted no entry after the cut:\n{boot}")
     };
-    spread(pull, true).chain(spread(deploy, false)).collect()
+    for file in ["kernel", "ramdisk"] {
+        let line = boot
+            .lines()
+            .find(|l| l.starts_with(&format!("atomboot: verified {slot} {file} ")))
+            .unwrap_or_else(|| {
+                panic!("cut {i}: the agent did not verify the {slot} {file}:\n{boot}")
+            });
+        assert!(line.contains(" sha256 ok"), "cut {i}: {line}\n{boot}");
+    }
+    let guest = boot
+        .lines()
+        .find_map(|l| l.strip_prefix("atomboot-guest: booted version="))
+        .unwrap_or_else(|| panic!("cut {i}: the guest did not start after the cut:\n{boot}"));
+    let version: u32 = guest
+        .split(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let commit = [(1, &r.v1), (2, &r.v2)]
+        .into_iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, c)| c)
+        .unwrap_or_else(|| panic!("cut {i}: neither v1 nor v2 booted: {guest}"));
+    let deployment = format!("deployment=/ostree/deploy/debian/deploy/{commit}.");
+    assert!(
+        guest.contains(&format!("commit={commit} ")) && guest.contains(&deployment),
+        "cut {i}: v{version} booted but not its commit's deployment: {guest}"
+    );
+    for line in [
+        "atomboot-guest: health=ok",
+        "atomboot-guest: mark-good: atomboot admin mark-good rc=0",
+    ] {
+        assert!(
+            boot.contains(line),
+            "cut {i}: the boot after the cut lacks {line:?}:\n{boot}"
+        );
+    }
+    let dep = guest
+        .split(' ')
+        .find_map(|w| w.strip_prefix("deployment=/ostree/deploy/debian/deploy/"))
+        .unwrap_or("?");
+    (format!("{slot} v{version} ({})", short_phase(dep)), version)
 }
 
 #[test]
-#[ignore = "not yet run through once: only its probe and cut 0 were seen to pass (2026-11-30, machine load 30 on 2 cores); \
-            run scripts/device-powercuts.sh 6, then drop this"]
 fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
     let t = Instant::now();
     let r = release();
@@ -574,118 +903,212 @@ fn s4_power_cuts_during_the_on_device_upgrade_boot_a_verified_entry_then_v2() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(6);
     assert!(n >= 6, "ATOMBOOT_POWERCUTS={n}: at least 6 cut moments");
+    let w = work_dir().join("s4");
     let srv_repo = server_repo("s4", &r.v1);
     let mut base = networked_device("s4", &srv_repo);
     set_stable(&srv_repo, &r.v2);
+    base.put_job(&powercut_job());
+
+    // The snapshot: v1 boots, its job waits for the build server (not there: nothing listens on the
+    // port its guestfwd names); the board is stopped and saved.
+    let snap_dir = w.join("snapshot");
+    let snap_dev = base.copy_to(&snap_dir);
+    let snap = Snapshot {
+        flash: snap_dir.join("flash.img"),
+        disk: snap_dir.join("disk.img"),
+        state: snap_dir.join("machine.state"),
+    };
+    qemu_tests::disk_image(
+        &snap.disk,
+        &[(0x0e, &snap_dev.boot), (0x83, &snap_dir.join("root.ext4"))],
+    );
+    qemu_tests::uboot_env_flash(
+        &snap.flash,
+        &format!("bootdelay=0\nbootcmd={}\n", qemu_tests::device::BOOTCMD),
+    );
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let t_snap = Instant::now();
+    {
+        let mut m = Machine::start(
+            &snap.flash,
+            &snap.disk,
+            &MachineOptions {
+                server_port: Some(closed_port),
+                ..Default::default()
+            },
+        );
+        m.expect(
+            "atomboot-guest: upgrade: waiting for the build server",
+            0,
+            BOOT_TIMEOUT,
+        );
+        save_state(&mut m, &snap.state);
+        let console = m.console();
+        std::fs::write(snap_dir.join("snapshot.log"), &console).unwrap();
+        let b = boots(&console);
+        assert_eq!(b.len(), 1, "{console}");
+        booted(b[0], "primary", 1);
+    }
+    eprintln!(
+        "device_update s4: snapshot (v1 booted, its job waiting to upgrade) taken in {:.1} s, machine state {} MB",
+        t_snap.elapsed().as_secs_f64(),
+        std::fs::metadata(&snap.state).unwrap().len() >> 20
+    );
+
     let server = BuildServer::start(&srv_repo);
     let opts = MachineOptions {
         server_port: Some(server.port()),
+        disk_snapshot: true,
+        incoming: Some(snap.state.clone()),
         ..Default::default()
     };
-    let w = work_dir().join("s4");
 
-    // The probe: an uncut upgrade, timed from its console lines (start, end of the pull, end).
-    let mut probe = base.copy_to(&w.join("probe"));
-    probe.put_job(&upgrade_job(false));
-    let (mut pull_secs, mut deploy_secs) = (0.0, 0.0);
-    let run = probe.run_with("run", &opts, RUN_TIMEOUT, |m| {
+    // The probe: an uncut upgrade from the snapshot, each progress line timed from the upgrade's start.
+    let t_probe = Instant::now();
+    let (lines, end) = {
+        let mut m = Machine::start(&snap.flash, &snap.disk, &opts);
+        resume(&mut m);
         let p = m.expect("atomboot-guest: upgrade: start", 0, BOOT_TIMEOUT);
         let t0 = Instant::now();
-        let p = m.expect("pull: done (", p, RUN_TIMEOUT);
-        pull_secs = t0.elapsed().as_secs_f64();
-        m.expect("atomboot-guest: upgrade: rc=0", p, RUN_TIMEOUT);
-        deploy_secs = t0.elapsed().as_secs_f64() - pull_secs;
-        // The reboot into v2 is scenario 1's: not needed here.
-        m.kill();
-    });
-    assert!(
-        run.console.contains("atomboot-guest: upgrade: rc=0"),
-        "{}",
-        run.console
-    );
-    eprintln!("device_update s4: uncut upgrade: pull {pull_secs:.2} s, deploy {deploy_secs:.2} s");
-
-    let moments = cut_moments(n);
-    // A completing upgrade after a sample of the cuts: the first, every fourth, and the last.
-    let completes = |i: usize| i == 0 || i % 4 == 3 || i + 1 == moments.len();
-    let mut results = Vec::new();
-    for (i, at) in moments.iter().enumerate() {
-        let mut dev = base.copy_to(&w.join(format!("cut{i:02}")));
-        dev.put_job(&upgrade_job(completes(i)));
-        let offset = if at.in_pull {
-            pull_secs * at.fraction
-        } else {
-            pull_secs + deploy_secs * at.fraction
-        };
-        let mut cut_after = 0.0;
-        let mut phase = "";
-        let mut cut_pos = 0;
-        let run = dev.run_with(&format!("cut{i:02}"), &opts, RUN_TIMEOUT, |m| {
-            let p = m.expect("atomboot-guest: upgrade: start", 0, BOOT_TIMEOUT);
-            let t0 = Instant::now();
-            std::thread::sleep(Duration::from_secs_f64(offset));
-            m.power_cut();
-            cut_after = t0.elapsed().as_secs_f64();
+        let mut lines: Vec<(String, f64)> = Vec::new();
+        let end = loop {
             let c = m.console();
-            cut_pos = c.len();
-            let since = c.get(p..).unwrap_or("");
-            phase = if since.contains("atomboot-guest: upgrade: rc=") {
-                "after the upgrade"
-            } else if since.contains("pull: done (") {
-                "deploy"
-            } else {
-                "pull"
-            };
-            // The next boot: a verified entry, and the guest running it.
-            m.expect("atomboot-guest: booted version=", cut_pos, BOOT_TIMEOUT);
-            if !completes(i) {
-                m.kill();
+            let tail = c.get(p..).unwrap_or("");
+            for l in progress_lines(tail).into_iter().skip(lines.len()) {
+                lines.push((l.to_string(), t0.elapsed().as_secs_f64()));
             }
-        });
-        let after = run.console.get(cut_pos..).unwrap_or("");
-        let next = boots(after);
-        let first = next.first().copied().unwrap_or("");
-        let slot = if first.contains("atomboot: boot primary") {
-            "primary"
-        } else if first.contains("atomboot: boot fallback") {
-            "fallback"
-        } else {
-            panic!("cut {i}: no verified entry booted after the cut:\n{after}")
-        };
-        let version = if first.contains("atomboot-guest: booted version=2 ") {
-            2
-        } else {
-            1
-        };
-        booted(first, slot, version);
-        let mut completed = "-".to_string();
-        if completes(i) {
-            // The job ran again on that boot: the upgrade completed (or had nothing left to do), and the
-            // reboot after it runs v2.
-            let last = next.last().copied().unwrap_or("");
+            if let Some(i) = tail.find("atomboot-guest: upgrade: rc=") {
+                let rc = tail[i..].lines().next().unwrap_or("");
+                assert_eq!(
+                    rc, "atomboot-guest: upgrade: rc=0",
+                    "the uncut upgrade:\n{c}"
+                );
+                break t0.elapsed().as_secs_f64();
+            }
             assert!(
-                next.len() >= 2 && last.contains("atomboot-guest: booted version=2 "),
-                "cut {i}: the completing upgrade did not boot v2:\n{after}"
+                !m.exited() && t0.elapsed() < RUN_TIMEOUT,
+                "the uncut upgrade did not end:\n{c}"
             );
-            assert!(
-                first.contains("atomboot-guest: upgrade: rc=0"),
-                "cut {i}:\n{first}"
-            );
-            completed = "v2 booted".into();
-        }
-        eprintln!(
-            "device_update s4: cut {i:2} in the {} at {:.0}% ({:.2} s after the start; seen in the {phase}): \
-             next boot {slot} v{version}; completing upgrade: {completed}",
-            if at.in_pull { "pull" } else { "deploy" },
-            at.fraction * 100.0,
-            cut_after
-        );
-        results.push((i, phase, slot, version));
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::fs::write(snap_dir.join("probe.log"), m.console()).unwrap();
+        (lines, end)
+    };
+    for (l, t) in &lines {
+        eprintln!("device_update s4: probe {t:6.2} s {l}");
     }
-    assert!(
-        results.iter().any(|(_, phase, ..)| *phase == "pull")
-            && results.iter().any(|(_, phase, ..)| *phase == "deploy"),
-        "the cuts were not spread over the pull and the deploy: {results:?}"
+    eprintln!(
+        "device_update s4: probe: uncut upgrade {end:.2} s (run {:.1} s)",
+        t_probe.elapsed().as_secs_f64()
     );
+
+    let moments = cut_moments(n, &lines, end);
+    assert_eq!(moments.len(), n);
+    assert!(
+        moments.iter().any(|m| m.part == "pull") && moments.iter().any(|m| m.part == "deploy"),
+        "{moments:?}"
+    );
+    // A completing upgrade after a sample of the cuts (every third, starting with the second) and after
+    // the last; after the others the board is switched off once the boot after the cut is judged.
+    let completes = |i: usize| i % 3 == 1 || i + 1 == moments.len();
+    let mut table = Vec::new();
+    for (i, at) in moments.iter().enumerate() {
+        let t_cut = Instant::now();
+        let mut m = Machine::start(&snap.flash, &snap.disk, &opts);
+        resume(&mut m);
+        let p = m.expect("atomboot-guest: upgrade: start", 0, BOOT_TIMEOUT);
+        let t0 = Instant::now();
+        let a = match &at.anchor {
+            Some(a) => m.expect(a, p, RUN_TIMEOUT),
+            None => p,
+        };
+        let t_anchor = Instant::now();
+        let until = at
+            .until
+            .as_deref()
+            .unwrap_or("atomboot-guest: upgrade: rc=");
+        while t_anchor.elapsed().as_secs_f64() < at.delay
+            && m.wait_for(until, a, Duration::ZERO).is_none()
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let before = m.console().len();
+        m.power_cut();
+        let cut_after = t0.elapsed().as_secs_f64();
+        let reset = m.expect("U-Boot 20", before, BOOT_TIMEOUT) - "U-Boot 20".len();
+        if completes(i) {
+            let (_, timed_out) = m.wait_exit(RUN_TIMEOUT);
+            assert!(
+                !timed_out,
+                "cut {i}: the completing upgrade did not end:\n{}",
+                m.console()
+            );
+        } else {
+            // The boot after the cut is judged once its job starts again (after the health check).
+            m.expect("atomboot-guest: job: start", reset, BOOT_TIMEOUT);
+            m.kill();
+        }
+        let console = m.console();
+        drop(m);
+        std::fs::write(w.join(format!("cut{i:02}.log")), &console).unwrap();
+        let upgrade = console.get(p..reset).unwrap_or("");
+        let seen = if upgrade.contains("atomboot-guest: upgrade: rc=") {
+            "after the upgrade ended".to_string()
+        } else {
+            progress_lines(upgrade)
+                .last()
+                .map_or("before the first pull line".to_string(), |l| {
+                    format!("after \"{}\"", short_phase(progress_key(l)))
+                })
+        };
+        let next = boots(&console[reset..]);
+        let (booted_after, version_after) = verified_boot(i, next[0], r);
+        let completed = if !completes(i) {
+            "-".to_string()
+        } else {
+            assert!(
+                next[0].contains("atomboot-guest: job: start")
+                    && next[0].contains("atomboot-guest: upgrade: rc=0"),
+                "cut {i}: the completing upgrade did not work:\n{}",
+                &console[reset..]
+            );
+            if version_after == 1 {
+                // It deployed v2 and rebooted: v2 boots on trial, marks itself good, and its job finds
+                // nothing left to upgrade.
+                assert_eq!(next.len(), 2, "cut {i}:\n{}", &console[reset..]);
+                let (v2, version) = verified_boot(i, next[1], r);
+                assert!(
+                    version == 2
+                        && next[1].contains("atomboot: entry primary: update on trial")
+                        && next[1].contains("atomboot-guest: upgrade: rc=0"),
+                    "cut {i}: the completing upgrade did not boot v2:\n{}",
+                    next[1]
+                );
+                format!("upgrade rc=0, then {v2}")
+            } else {
+                // v2 booted after the cut: the upgrade finds it done; the board stays on v2.
+                assert_eq!(next.len(), 1, "cut {i}:\n{}", &console[reset..]);
+                "upgrade rc=0 on v2 (nothing left to do)".to_string()
+            }
+        };
+        let row = format!(
+            "{i:3} | {:6} {:3.0}% into \"{}\" ({:.2} s) | {:6.2} s | {seen} | {booted_after} | {completed} | {:.0} s",
+            at.part,
+            at.fraction * 100.0,
+            at.anchor.as_deref().map_or("upgrade: start".to_string(), short_phase),
+            at.at,
+            cut_after,
+            t_cut.elapsed().as_secs_f64()
+        );
+        eprintln!("device_update s4: cut {row}");
+        table.push(row);
+    }
+    eprintln!("device_update s4: table: cut | moment (part, how far into the phase after a progress line, probe time) | cut after upgrade start | phase seen on the console | next boot | completing upgrade | run time");
+    for row in &table {
+        eprintln!("device_update s4: table: {row}");
+    }
     timed(&format!("4 {n} power cuts during the on-device upgrade"), t);
 }

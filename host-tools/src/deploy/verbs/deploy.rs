@@ -49,6 +49,7 @@ impl Admin<'_> {
         let staging = deploy_dir.join(format!(".staging-{commit}"));
         let _ = std::fs::remove_dir_all(&staging);
         let merge_from = self.merge_deployment(&os, &config);
+        phase(format_args!("checking out {commit} ({})", opts.refspec));
         let prepared = (|| -> Result<bootfiles::BootFiles> {
             source.checkout(&commit, &staging, opts.verify)?;
             self.prepare_etc(&staging, merge_from.as_ref())?;
@@ -137,6 +138,7 @@ impl Admin<'_> {
             &self.sysroot.origin_file(&id),
             format!("[origin]\nrefspec={}\n", opts.refspec).as_bytes(),
         )?;
+        phase(format_args!("deployment {} written and synced", id.path()));
 
         let mut bootargs = format!("ostree={}", id.path());
         for k in &kargs {
@@ -160,6 +162,16 @@ impl Admin<'_> {
                 return Err(e);
             }
         };
+        phase(format_args!(
+            "boot files /{} ready and synced ({} bytes)",
+            entry.dirs().first().map_or("?", String::as_str),
+            entry
+                .files
+                .iter()
+                .flatten()
+                .map(|f| u64::from(f.size))
+                .sum::<u64>()
+        ));
 
         let arm: [(&str, Option<&str>); 3] = [
             (names::BOOTCOUNT, Some("0")),
@@ -168,17 +180,50 @@ impl Admin<'_> {
         ];
         if rolled_back {
             // The env still forces the (good) fallback: name the new default with that fallback first.
-            loader::write(self.boot.as_mut(), &entry, fallback.as_ref())?;
-            counters::write(self.boot.as_mut(), &arm)?;
+            self.write_loader(&entry, fallback.as_ref())?;
+            self.arm_counters(&arm)?;
         } else {
             // Arm the counters first: a cut before the loader write leaves the old default on trial.
-            counters::write(self.boot.as_mut(), &arm)?;
-            loader::write(self.boot.as_mut(), &entry, fallback.as_ref())?;
+            self.arm_counters(&arm)?;
+            self.write_loader(&entry, fallback.as_ref())?;
         }
-        loader::write(self.boot.as_mut(), &entry, fallback.as_ref())?;
+        self.write_loader(&entry, fallback.as_ref())?;
         self.drop_development_unlocks()?;
+        phase(format_args!("cleanup"));
         self.cleanup()?;
         Ok(id)
+    }
+
+    /// An env write of `vars` (the copy not in use), then its progress line.
+    fn arm_counters(&mut self, vars: &[(&str, Option<&str>)]) -> Result<()> {
+        counters::write(self.boot.as_mut(), vars)?;
+        let set: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => format!("{k} deleted"),
+            })
+            .collect();
+        phase(format_args!("boot counters written ({})", set.join(", ")));
+        Ok(())
+    }
+
+    /// A loader write (the copy not selected), then its progress line naming the copy now selected.
+    fn write_loader(&mut self, primary: &OwnedEntry, fallback: Option<&OwnedEntry>) -> Result<()> {
+        loader::write(self.boot.as_mut(), primary, fallback)?;
+        let name = |e: Option<&OwnedEntry>| {
+            e.and_then(OwnedEntry::deployment)
+                .map_or("none".to_string(), |d| d.short())
+        };
+        let copy = self.config()?.map_or(String::new(), |c| {
+            format!(" {} (generation {})", c.copy, c.generation)
+        });
+        phase(format_args!(
+            "loader copy{copy} written: default {}, fallback {}",
+            name(Some(primary)),
+            name(fallback)
+        ));
+        Ok(())
     }
 
     /// ostree's merge deployment: the booted one when it belongs to `os`, else the default, else the
@@ -230,4 +275,10 @@ impl Admin<'_> {
         }
         Ok(())
     }
+}
+
+/// One progress line per phase of a deploy, on stderr (`deploy: ...`, plain text: a serial console or a log
+/// reads it as it comes, and shows where a deploy stopped).
+fn phase(what: std::fmt::Arguments<'_>) {
+    eprintln!("deploy: {what}");
 }
