@@ -23,6 +23,7 @@ use qemu_tests::device::{atomboot_ok, Device};
 use qemu_tests::http::{BuildServer, Served};
 use qemu_tests::machine::{Machine, MachineOptions, SERVER_IN_GUEST};
 use qemu_tests::{board_files, repo_root, sh};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -92,18 +93,78 @@ fn files(root: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Files of `new` whose bytes differ from `old`'s at the same path (or are new): (count, bytes).
+/// Files of `new` whose bytes differ from `old`'s at the same path (or are new).
+fn changed_files(old: &Path, new: &Path) -> Vec<PathBuf> {
+    files(new)
+        .into_iter()
+        .filter(|f| std::fs::read(old.join(f)).ok() != std::fs::read(new.join(f)).ok())
+        .collect()
+}
+
+/// [`changed_files`]: (count, bytes).
 fn changed(old: &Path, new: &Path) -> (usize, u64) {
-    let mut n = 0;
-    let mut bytes = 0;
-    for f in files(new) {
-        let b = std::fs::read(new.join(&f)).unwrap();
-        if std::fs::read(old.join(&f)).ok().as_ref() != Some(&b) {
-            n += 1;
-            bytes += b.len() as u64;
+    let f = changed_files(old, new);
+    let bytes = f
+        .iter()
+        .map(|f| std::fs::metadata(new.join(f)).unwrap().len())
+        .sum();
+    (f.len(), bytes)
+}
+
+/// The names (files, directories, symlinks) under `dir`, as paths relative to it.
+fn names(dir: &Path) -> BTreeSet<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.insert(p.strip_prefix(root).unwrap().to_path_buf());
+            if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                walk(root, &p, out);
+            }
         }
     }
-    (n, bytes)
+    let mut v = BTreeSet::new();
+    walk(dir, dir, &mut v);
+    v
+}
+
+fn round_up(n: u64, unit: u64) -> u64 {
+    n.div_ceil(unit) * unit
+}
+
+/// The block size of an ext4 image (`dumpe2fs -h`).
+fn ext4_block_size(image: &Path) -> u64 {
+    let out = sh(Command::new("dumpe2fs").arg("-h").arg(image));
+    out.lines()
+        .find_map(|l| l.strip_prefix("Block size:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no block size from dumpe2fs -h:\n{out}"))
+}
+
+/// A FAT volume's sizes (`minfo` of mtools).
+struct FatGeometry {
+    sector: u64,
+    cluster: u64,
+    /// Both (all) FAT tables.
+    fats_bytes: u64,
+}
+
+impl FatGeometry {
+    fn of(image: &Path) -> FatGeometry {
+        let out = sh(Command::new("minfo").arg("-i").arg(image));
+        let field = |name: &str| -> u64 {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {name:?} in minfo:\n{out}"))
+        };
+        let sector = field("sector size:");
+        FatGeometry {
+            sector,
+            cluster: field("cluster size:") * sector,
+            fats_bytes: field("fats:") * field("sectors per fat:") * sector,
+        }
+    }
 }
 
 /// Total size of the regular files under `dir`.
@@ -223,6 +284,7 @@ fn signed_delta_upgrade_on_the_device_writes_what_changed_and_a_stranger_signed_
     dev.admin_ok(&["mark-good"]);
     atomboot_ok(&[&repo, "remote", "delete", "origin"]);
     add_origin(SERVER_IN_GUEST);
+    let names_before = names(&dev.sysroot());
     let config = std::fs::read_to_string(dev.sysroot().join("ostree/repo/config")).unwrap();
     assert!(
         !config.contains(&build_secret) && config.contains(&build_pub),
@@ -249,8 +311,11 @@ fn signed_delta_upgrade_on_the_device_writes_what_changed_and_a_stranger_signed_
     };
 
     // 1-3: the upgrade on the device, measured, then reboot into v2.
+    // mkfs.ext4 leaves the inode tables of the root partition to be zeroed by the kernel in the background
+    // after mount (lazy_itable_init): stopped first, so the counters see the upgrade's writes only.
     dev.put_job(&format!(
         "{JOB_PRELUDE}\
+         mount -o remount,noinit_itable /sysroot\n\
          written before-upgrade\n\
          echo 'atomboot-guest: upgrade: start'\n\
          logged atomboot admin upgrade\n\
@@ -351,9 +416,77 @@ fn signed_delta_upgrade_on_the_device_writes_what_changed_and_a_stranger_signed_
     let (boot1, root1) = sectors(b[0], "after-upgrade");
     let boot_written = (boot1 - boot0) * 512;
     let root_written = (root1 - root0) * 512;
+    assert_eq!(
+        boot_written + root_written,
+        qemu_written,
+        "the guest's counters and QEMU's disagree"
+    );
+    // What the upgrade may write, from real sizes. The root partition (ext4, BLOCK-byte blocks): the new
+    // repository objects' content (the changed files), v2's /etc (real copies, ostree's merge), and per
+    // name the upgrade created (hardlinks and directories of the deployment, objects, refs, origin): one
+    // data block (a directory block or a small file) and at most 4 metadata blocks (its directory block, its
+    // inode's table block, the inode and block bitmaps with their group descriptor), each written twice
+    // (the journal, then in place); per name removed, the same 4 metadata blocks. The boot partition (FAT): v2's boot files (kernel and initramfs: its
+    // bootcsum is new), a loader copy, the env pair, every sector of both FATs once, and per new file or
+    // directory one directory sector (and one cluster for a new directory).
+    let block = ext4_block_size(&dev.dir.join("root.ext4"));
+    let fat = FatGeometry::of(&dev.boot);
+    // Names the upgrade (and the two boots around it) created and removed (the older of two deployments
+    // of v1 made at the factory goes), by path.
+    let names_after = names(&dev.sysroot());
+    let new_names = names_after.difference(&names_before).count() as u64;
+    let gone_names = names_before.difference(&names_after).count() as u64;
+    let etc = trees[1].join("etc");
+    let etc_bytes: u64 = files(&etc)
+        .iter()
+        .map(|f| round_up(std::fs::metadata(etc.join(f)).unwrap().len(), block))
+        .sum();
+    let changed_rounded: u64 = changed_files(&trees[0], &trees[1])
+        .iter()
+        .map(|f| round_up(std::fs::metadata(trees[1].join(f)).unwrap().len(), block))
+        .sum();
+    let root_allowed =
+        changed_rounded + etc_bytes + new_names * block * (1 + 4 * 2) + gone_names * block * 4 * 2;
+    let kernel_dir = std::fs::read_dir(trees[1].join("usr/lib/modules"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let boot_names = ["vmlinuz", "initramfs.img"];
+    let boot_files: u64 = boot_names
+        .iter()
+        .map(|f| round_up(std::fs::metadata(kernel_dir.join(f)).unwrap().len(), fat.cluster))
+        .sum();
+    let loader_copy = round_up(dev.boot_file("loader.0/uEnv.txt").len() as u64, fat.cluster);
+    let env_pair = 2 * round_up(dev.boot_file("uboot.env").len() as u64, fat.cluster);
+    // New on the FAT: the entry's directory and its files.
+    let fat_new = boot_names.len() as u64 + 1;
+    let boot_allowed = boot_files
+        + loader_copy
+        + env_pair
+        + fat.fats_bytes
+        + fat_new * fat.sector
+        + fat.cluster;
     eprintln!(
-        "device_trust 2: the upgrade wrote {boot_written} bytes to the boot partition and {root_written} bytes to \
-         the root partition (guest counters after sync); QEMU saw {qemu_written} bytes written to the disk"
+        "device_trust 2: the upgrade wrote {boot_written} bytes to the boot partition (allowed {boot_allowed}: \
+         boot files {boot_files}, loader copy {loader_copy}, env pair {env_pair}, FATs {}, directories {}) and \
+         {root_written} bytes to the root partition (allowed {root_allowed}: changed files {changed_rounded}, \
+         /etc {etc_bytes}, {new_names} new names x {} bytes, {gone_names} removed names x {} bytes); what changed: {changed_bytes} bytes, so the root \
+         partition got {:.2} x what changed; guest counters after sync = QEMU's wr_bytes ({qemu_written})",
+        fat.fats_bytes,
+        fat_new * fat.sector + fat.cluster,
+        block * 9,
+        block * 8,
+        root_written as f64 / changed_bytes as f64
+    );
+    assert!(
+        root_written <= root_allowed,
+        "the upgrade wrote {root_written} bytes to the root partition, more than {root_allowed}"
+    );
+    assert!(
+        boot_written <= boot_allowed,
+        "the upgrade wrote {boot_written} bytes to the boot partition, more than {boot_allowed}"
     );
 
     // 4: v3 signed by a stranger on the server (its summary still signed by the build key).
