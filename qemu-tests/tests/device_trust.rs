@@ -315,7 +315,7 @@ fn signed_delta_upgrade_on_the_device_writes_what_changed_and_a_stranger_signed_
     // after mount (lazy_itable_init): stopped first, so the counters see the upgrade's writes only.
     dev.put_job(&format!(
         "{JOB_PRELUDE}\
-         mount -o remount,noinit_itable /sysroot\n\
+         mount -o remount,noinit_itable /sysroot && echo 'atomboot-guest: itable zeroing stopped'\n\
          written before-upgrade\n\
          echo 'atomboot-guest: upgrade: start'\n\
          logged atomboot admin upgrade\n\
@@ -346,6 +346,7 @@ fn signed_delta_upgrade_on_the_device_writes_what_changed_and_a_stranger_signed_
             "atomboot: boot primary",
             "atomboot-guest: booted version=1 ",
             "atomboot-guest: network: eth0 10.0.2.15",
+            "atomboot-guest: itable zeroing stopped",
             &format!("pull: os/stable is commit {v2}"),
             "pull: done (",
             "atomboot-guest: upgrade: rc=0",
@@ -456,18 +457,19 @@ fn signed_delta_upgrade_on_the_device_writes_what_changed_and_a_stranger_signed_
     let boot_names = ["vmlinuz", "initramfs.img"];
     let boot_files: u64 = boot_names
         .iter()
-        .map(|f| round_up(std::fs::metadata(kernel_dir.join(f)).unwrap().len(), fat.cluster))
+        .map(|f| {
+            round_up(
+                std::fs::metadata(kernel_dir.join(f)).unwrap().len(),
+                fat.cluster,
+            )
+        })
         .sum();
     let loader_copy = round_up(dev.boot_file("loader.0/uEnv.txt").len() as u64, fat.cluster);
     let env_pair = 2 * round_up(dev.boot_file("uboot.env").len() as u64, fat.cluster);
     // New on the FAT: the entry's directory and its files.
     let fat_new = boot_names.len() as u64 + 1;
-    let boot_allowed = boot_files
-        + loader_copy
-        + env_pair
-        + fat.fats_bytes
-        + fat_new * fat.sector
-        + fat.cluster;
+    let boot_allowed =
+        boot_files + loader_copy + env_pair + fat.fats_bytes + fat_new * fat.sector + fat.cluster;
     eprintln!(
         "device_trust 2: the upgrade wrote {boot_written} bytes to the boot partition (allowed {boot_allowed}: \
          boot files {boot_files}, loader copy {loader_copy}, env pair {env_pair}, FATs {}, directories {}) and \
