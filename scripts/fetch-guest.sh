@@ -27,7 +27,7 @@ if [ "$REFRESH" = 0 ] && complete; then
   exit 0
 fi
 
-if ! dpkg --print-foreign-architectures | grep -qx armhf; then
+if ! dpkg --print-foreign-architectures | grep -x armhf >/dev/null; then
   echo "fetch-guest: adding the armhf architecture (dpkg --add-architecture armhf)"
   dpkg --add-architecture armhf
 fi

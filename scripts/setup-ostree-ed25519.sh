@@ -10,7 +10,7 @@ PREFIX=/opt/ostree-ed25519
 CACHE=/var/cache/atomboot/ostree-ed25519
 SRC_LIST=/etc/apt/sources.list.d/atomboot-deb-src.sources
 
-if "$PREFIX/bin/ostree" --version 2>/dev/null | grep -q 'sign-ed25519'; then
+if "$PREFIX/bin/ostree" --version 2>/dev/null | grep 'sign-ed25519' >/dev/null; then
   exit 0
 fi
 
@@ -86,6 +86,6 @@ cd "$CACHE/src"
   --with-dracut=no --with-mkinitcpio=no >/dev/null
 make -s -j"$(nproc)" >/dev/null 2>build-warnings.log
 make -s install >/dev/null
-"$PREFIX/bin/ostree" --version | grep -q 'sign-ed25519' \
+"$PREFIX/bin/ostree" --version | grep 'sign-ed25519' >/dev/null \
   || { echo "setup-ostree-ed25519: the built ostree lacks sign-ed25519" >&2; exit 1; }
 echo "setup-ostree-ed25519: done in $(( $(date +%s) - start )) s"
