@@ -406,3 +406,33 @@ pub fn boot_uboot(
         log,
     }
 }
+
+/// A tiny "kernel" for the agent tests: qemu-tests/assets/fake-zimage.S assembled, a valid zImage that
+/// prints `FAKE-KERNEL <tag>` when U-Boot's bootz runs it, padded with `filler` bytes derived from `tag`.
+pub fn fake_kernel(dir: &Path, tag: u8, filler: usize) -> Vec<u8> {
+    let obj = dir.join("fz.o");
+    let bin = dir.join("fz.bin");
+    let src = repo_root().join("qemu-tests/assets/fake-zimage.S");
+    sh(Command::new("llvm-mc")
+        .args([
+            "-triple=armv7a-none-eabi",
+            "-mcpu=cortex-a15",
+            "-filetype=obj",
+        ])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj));
+    sh(Command::new("llvm-objcopy")
+        .args(["-O", "binary"])
+        .arg(&obj)
+        .arg(&bin));
+    let mut bytes = std::fs::read(&bin).unwrap();
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"FAKE-KERNEL X")
+        .unwrap()
+        + 12;
+    bytes[at] = tag;
+    bytes.extend((0..filler).map(|i| (i as u8).wrapping_mul(17) ^ tag));
+    bytes
+}

@@ -2,44 +2,15 @@
 //! board/qemu-virt/boot.cmd, on disk images made here. The "kernels" are tiny programs with a valid zImage
 //! header that print which deployment they are: seeing one proves bootz ran the bytes the agent verified.
 
-use qemu_tests::{board_files, boot_uboot, disk_image, extract_partition, repo_root, sh, Fat, Run};
+use qemu_tests::{board_files, boot_uboot, disk_image, extract_partition, fake_kernel, Fat, Run};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 use uenv::boot_config::{render_padded, BootConfig, BootFile, Entry, LOADER_FILE_SIZE};
 use uenv::env_block::{self, FlagScheme, Header};
 
 const BOOTCMD: &str = "fatload virtio 0:1 0x40200000 boot.scr; source 0x40200000";
 const ENV_SIZE: usize = 0x4000;
-
-fn fake_kernel(dir: &Path, tag: u8, filler: usize) -> Vec<u8> {
-    let obj = dir.join("fz.o");
-    let bin = dir.join("fz.bin");
-    let src = repo_root().join("qemu-tests/assets/fake-zimage.S");
-    sh(Command::new("llvm-mc")
-        .args([
-            "-triple=armv7a-none-eabi",
-            "-mcpu=cortex-a15",
-            "-filetype=obj",
-        ])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj));
-    sh(Command::new("llvm-objcopy")
-        .args(["-O", "binary"])
-        .arg(&obj)
-        .arg(&bin));
-    let mut bytes = std::fs::read(&bin).unwrap();
-    let at = bytes
-        .windows(13)
-        .position(|w| w == b"FAKE-KERNEL X")
-        .unwrap()
-        + 12;
-    bytes[at] = tag;
-    bytes.extend((0..filler).map(|i| (i as u8).wrapping_mul(17) ^ tag));
-    bytes
-}
 
 struct Dep {
     dir: String,
