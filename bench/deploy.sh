@@ -21,13 +21,8 @@ CACHE=${BENCH_CACHE:-/var/tmp/atomboot-bench}
 SUITE=${SUITE:-bookworm}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
-need_pkg() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" && return
-  echo "bench: installing $1" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null \
-    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null; }
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 need_pkg debootstrap
 need_pkg time
 need_pkg ostree
@@ -38,14 +33,8 @@ mkdir -p "$CACHE"
 if [ -n "${TREE:-}" ]; then
   BASE=$TREE
 else
-  BASE=$CACHE/$SUITE-minbase
-  if [ ! -e "$BASE/.complete" ]; then
-    echo "bench: debootstrap --variant=minbase $SUITE into $BASE (once)" >&2
-    rm -rf "$BASE"
-    debootstrap --variant=minbase "$SUITE" "$BASE" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1
-    find "$BASE" \( -type b -o -type c -o -type s -o -type p \) -delete
-    touch "$BASE/.complete"
-  fi
+  minbase_tree "$CACHE" "$SUITE" "$MIRROR"
+  BASE=$MINBASE
 fi
 
 cargo build --release -q -p host-tools

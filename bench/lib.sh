@@ -1,4 +1,5 @@
-# Shared prelude of the QEMU benchmark scripts (sourced): output folder, build log, die, setup.
+# Shared prelude of the benchmark scripts (sourced): output folder, build log, die, setup (the QEMU benches);
+# packages and the cached Debian minbase tree (the repository benches).
 # bench_init NAME SUBDIRS...: W = $BENCH_OUT or bench/out/NAME (cleared only if this tooling made it),
 # LOG = $W/build.log; runs scripts/setup.sh unless SKIP_SETUP is set.
 bench_init() {
@@ -24,4 +25,23 @@ qemu_virt_cmd() {
   QEMU_VIRT=(qemu-system-arm -M virt -m 512 -nographic -net none
     -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash.img"
     -drive "if=none,format=raw,id=d0,file=$W/disk.img$throttle" -device virtio-blk-device,drive=d0)
+}
+# need_pkg PKG: installs a Debian package a bench needs, when it is missing.
+need_pkg() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep "install ok installed" >/dev/null && return
+  echo "bench: installing $1" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null; }
+}
+# minbase_tree CACHE SUITE MIRROR: MINBASE = CACHE/SUITE-minbase, made once with debootstrap --variant=minbase.
+# Device nodes, sockets and FIFOs cannot be committed (OSTree refuses them too): they are dropped.
+minbase_tree() {
+  MINBASE=$1/$2-minbase
+  [ -e "$MINBASE/.complete" ] && return
+  echo "bench: debootstrap --variant=minbase $2 into $MINBASE (once)" >&2
+  rm -rf "$MINBASE"
+  debootstrap --variant=minbase "$2" "$MINBASE" "$3" >"$1/debootstrap.log" 2>&1
+  find "$MINBASE" \( -type b -o -type c -o -type s -o -type p \) -delete
+  touch "$MINBASE/.complete"
 }

@@ -26,13 +26,8 @@ SUITE=${SUITE:-bookworm}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 PORT=${PORT:-18555}
 
-need_pkg() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" && return
-  echo "bench: installing $1" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null \
-    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null; }
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 need_pkg debootstrap
 need_pkg time
 need_pkg ostree
@@ -54,15 +49,8 @@ elif [ "${TREE_KIND:-minbase}" = debs ]; then
     touch "$ROOTFS/.complete"
   fi
 else
-  ROOTFS=$CACHE/$SUITE-minbase
-  if [ ! -e "$ROOTFS/.complete" ]; then
-    echo "bench: debootstrap --variant=minbase $SUITE into $ROOTFS (once)" >&2
-    rm -rf "$ROOTFS"
-    debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1
-    # Device nodes and sockets cannot be committed (OSTree refuses them too): drop them.
-    find "$ROOTFS" \( -type b -o -type c -o -type s -o -type p \) -delete
-    touch "$ROOTFS/.complete"
-  fi
+  minbase_tree "$CACHE" "$SUITE" "$MIRROR"
+  ROOTFS=$MINBASE
 fi
 SIZE=$(du -sm --exclude=.complete "$ROOTFS" | cut -f1)
 NFILES=$(find "$ROOTFS" -type f | wc -l)
