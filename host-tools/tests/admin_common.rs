@@ -416,7 +416,7 @@ impl boot_agent::script::Files for ImageFiles {
 
 /// U-Boot's environment as a map (an empty value deletes, as `setenv`).
 #[derive(Default)]
-struct MapEnv(std::collections::BTreeMap<String, String>);
+pub struct MapEnv(pub std::collections::BTreeMap<String, String>);
 
 impl boot_agent::Env for MapEnv {
     fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {

@@ -4,6 +4,9 @@
 //! malformed proofs of boot-proof/tests/malformed/ (with ATOMBOOT_REGEN_PROOFS=1) and checks each fails with
 //! its error.
 
+#[path = "admin_common.rs"]
+mod common;
+
 use atomboot_repo::gvariant::{self, Type, Value};
 use atomboot_repo::{Checksum, DirTree, ObjectType, Repo};
 use boot_proof::cmdline::{self, CmdlineError};
@@ -822,6 +825,7 @@ fn admin_deploy_of_a_signed_commit_without_kargs_warns_and_names_no_proof() {
 /// The boot script's steps (`boot_agent::script`) over a boot directory, with the agent library checking
 /// as `policy`: what boots, or why nothing does, and the console lines.
 mod agent {
+    use crate::common::MapEnv;
     use boot_agent::script::{self, Buffers, End, Files};
     use boot_agent::Policy;
     use std::path::{Path, PathBuf};
@@ -834,26 +838,6 @@ mod agent {
             let n = bytes.len().min(max).min(dst.len());
             dst[..n].copy_from_slice(&bytes[..n]);
             Some(n)
-        }
-    }
-
-    #[derive(Default)]
-    struct MapEnv(std::collections::BTreeMap<String, String>);
-
-    impl boot_agent::Env for MapEnv {
-        fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {
-            let v = self.0.get(name)?.as_bytes();
-            let dst = buf.get_mut(..v.len())?;
-            dst.copy_from_slice(v);
-            std::str::from_utf8(dst).ok()
-        }
-        fn set(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
-            let v = value.to_string();
-            if v.is_empty() {
-                self.0.remove(name);
-            } else {
-                self.0.insert(name.to_string(), v);
-            }
         }
     }
 
