@@ -324,3 +324,39 @@ impl Device {
         self.boots
     }
 }
+
+/// The files under `root` (relative paths), regular files only.
+pub fn tree_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let ft = std::fs::symlink_metadata(&p).unwrap().file_type();
+            if ft.is_dir() {
+                walk(root, &p, out);
+            } else if ft.is_file() {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(root, root, &mut v);
+    v
+}
+
+/// Files of `new` whose bytes differ from `old`'s at the same path (or are new).
+pub fn changed_files(old: &Path, new: &Path) -> Vec<PathBuf> {
+    tree_files(new)
+        .into_iter()
+        .filter(|f| std::fs::read(old.join(f)).ok() != std::fs::read(new.join(f)).ok())
+        .collect()
+}
+
+/// [`changed_files`]: (count, bytes).
+pub fn changed(old: &Path, new: &Path) -> (usize, u64) {
+    let f = changed_files(old, new);
+    let bytes = f
+        .iter()
+        .map(|f| std::fs::metadata(new.join(f)).unwrap().len())
+        .sum();
+    (f.len(), bytes)
+}

@@ -19,7 +19,7 @@
 //!
 //! Prints its wall time and measurements (`device_trust ...` lines, `--nocapture`).
 
-use qemu_tests::device::{atomboot_ok, Device};
+use qemu_tests::device::{atomboot_ok, changed, changed_files, tree_files, Device};
 use qemu_tests::http::{BuildServer, Served};
 use qemu_tests::machine::{Machine, MachineOptions, SERVER_IN_GUEST};
 use qemu_tests::{board_files, repo_root, sh};
@@ -73,42 +73,6 @@ fn guest_os(dir: &Path, version: u32) -> PathBuf {
         .arg(version.to_string())
         .arg(&tree));
     tree
-}
-
-/// The files under `root` (relative paths), regular files only.
-fn files(root: &Path) -> Vec<PathBuf> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let ft = std::fs::symlink_metadata(&p).unwrap().file_type();
-            if ft.is_dir() {
-                walk(root, &p, out);
-            } else if ft.is_file() {
-                out.push(p.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(root, root, &mut v);
-    v
-}
-
-/// Files of `new` whose bytes differ from `old`'s at the same path (or are new).
-fn changed_files(old: &Path, new: &Path) -> Vec<PathBuf> {
-    files(new)
-        .into_iter()
-        .filter(|f| std::fs::read(old.join(f)).ok() != std::fs::read(new.join(f)).ok())
-        .collect()
-}
-
-/// [`changed_files`]: (count, bytes).
-fn changed(old: &Path, new: &Path) -> (usize, u64) {
-    let f = changed_files(old, new);
-    let bytes = f
-        .iter()
-        .map(|f| std::fs::metadata(new.join(f)).unwrap().len())
-        .sum();
-    (f.len(), bytes)
 }
 
 /// The names (files, directories, symlinks) under `dir`, as paths relative to it.
@@ -169,7 +133,7 @@ impl FatGeometry {
 
 /// Total size of the regular files under `dir`.
 fn size_of(dir: &Path) -> u64 {
-    files(dir)
+    tree_files(dir)
         .iter()
         .map(|f| std::fs::metadata(dir.join(f)).unwrap().len())
         .sum()
@@ -301,7 +265,7 @@ fn signed_delta_upgrade_on_the_device_writes_what_changed_and_a_stranger_signed_
         &format!("--to={v2}"),
     ]);
     sign_summary();
-    let delta_files: Vec<PathBuf> = files(&srv.join("deltas"));
+    let delta_files: Vec<PathBuf> = tree_files(&srv.join("deltas"));
     let delta_bytes = size_of(&srv.join("deltas"));
     assert!(!delta_files.is_empty(), "no delta written: {gen}");
     let server = BuildServer::start(&srv);
@@ -438,7 +402,7 @@ fn signed_delta_upgrade_on_the_device_writes_what_changed_and_a_stranger_signed_
     let new_names = names_after.difference(&names_before).count() as u64;
     let gone_names = names_before.difference(&names_after).count() as u64;
     let etc = trees[1].join("etc");
-    let etc_bytes: u64 = files(&etc)
+    let etc_bytes: u64 = tree_files(&etc)
         .iter()
         .map(|f| round_up(std::fs::metadata(etc.join(f)).unwrap().len(), block))
         .sum();

@@ -20,7 +20,7 @@
 //!
 //! Each test prints its wall time and its measurements (`device_update ...` lines, `--nocapture`).
 
-use qemu_tests::device::{atomboot_ok, Device};
+use qemu_tests::device::{atomboot_ok, changed, Device};
 use qemu_tests::http::{BuildServer, Served};
 use qemu_tests::machine::{Machine, MachineOptions, SERVER_IN_GUEST};
 use qemu_tests::{board_files, repo_root, sh};
@@ -198,33 +198,6 @@ fn filez(log: &[Served]) -> (u64, usize) {
         .filter(|s| s.path.ends_with(".filez") && s.complete)
         .collect();
     (f.iter().map(|s| s.bytes).sum(), f.len())
-}
-
-/// Files of `new` whose bytes differ from `old`'s at the same path (or are new): (count, bytes).
-fn changed(old: &Path, new: &Path) -> (usize, u64) {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let ft = std::fs::symlink_metadata(&p).unwrap().file_type();
-            if ft.is_dir() {
-                walk(root, &p, out);
-            } else if ft.is_file() {
-                out.push(p.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(new, new, &mut files);
-    let mut n = 0;
-    let mut bytes = 0;
-    for f in files {
-        let b = std::fs::read(new.join(&f)).unwrap();
-        if std::fs::read(old.join(&f)).ok().as_ref() != Some(&b) {
-            n += 1;
-            bytes += b.len() as u64;
-        }
-    }
-    (n, bytes)
 }
 
 /// The start of every job: its output goes to the console as it comes (not after the job, as the guest's
