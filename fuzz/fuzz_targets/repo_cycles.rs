@@ -1,28 +1,30 @@
-//! Cycles, as a damaged disk or a hostile remote would make them: a small repository whose objects are
-//! stored under names that are not their checksums, so dirtrees contain themselves or each other and
-//! commits are their own ancestors. fsck, prune, path lookups and a pull-local of it terminate with a
-//! value or an error, never a crash or a loop. (Each run builds repositories on disk: run it with
-//! TMPDIR on a tmpfs.)
+//! Cycles, as a damaged disk or a hostile remote would make them: commits that are their own ancestors,
+//! dirtrees that contain themselves or each other, objects that do not parse, parents and subdirectories
+//! that are missing. Every walk over the object graph runs on it, in memory ([`graph::MemObjects`]), the
+//! same functions the verbs use: `log`'s history, `ls -R`'s walk, path lookups, fsck's metadata pass and
+//! prune's reachable set. Each must end with a value or an error, never a crash or a loop, and they must
+//! agree: every dirtree fsck reached is one prune keeps.
+//!
+//! Input (the low bits are `repo_cycles_disk`'s layout): up to 8 dirtrees, each a byte `n` (`n % 4`
+//! entries; bit 0x40: store the dirtree's bytes cut in half, so it does not parse) then one byte per entry
+//! (`j % 8`: the dirtree it names; bit 0x80: a file entry instead); then up to 4 commits, each a parent
+//! byte (`% 4`; bit 0x80: a parent that is not stored) and a root byte (`% 8`).
 #![no_main]
 
+use atomboot_repo::graph::{self, History, MemObjects};
 use atomboot_repo::objects::{Checksum, Commit, DirMeta, DirTree, ObjectType, S_IFDIR};
-use atomboot_repo::{Mode, Repo};
+use atomboot_repo::{fsck, prune, Node, RepoError};
 use libfuzzer_sys::fuzz_target;
 
-/// Fake object names: object `i` is stored as `[i + 1; 32]`.
-fn name(i: u8) -> Checksum {
+fn tree_name(i: u8) -> Checksum {
     Checksum([i % 8 + 1; 32])
 }
 
-fn cycles(data: &[u8]) {
-    let Ok(t) = tempfile::tempdir() else {
-        return;
-    };
-    let path = t.path().join("r");
-    let Ok(repo) = Repo::init(&path, Mode::Archive) else {
-        return;
-    };
-    let s = &repo.store;
+fn commit_name(i: u8) -> Checksum {
+    Checksum([9 + i % 4; 32])
+}
+
+fn graph_of(data: &[u8]) -> (MemObjects, usize) {
     let meta = DirMeta {
         uid: 0,
         gid: 0,
@@ -30,59 +32,91 @@ fn cycles(data: &[u8]) {
         xattrs: vec![],
     }
     .serialize();
-    let meta_id = match s.write_meta(ObjectType::DirMeta, &meta) {
-        Ok(m) => m,
-        Err(_) => return,
-    };
-    // Up to 8 dirtrees, each with up to 3 subdirectories chosen by the input (itself included).
+    let meta_id = Checksum::of(&meta);
+    let mut o = MemObjects::default();
+    o.0.insert((meta_id, ObjectType::DirMeta), meta);
     let mut it = data.iter().copied();
     for i in 0..8u8 {
         let Some(n) = it.next() else { break };
-        let dirs = (0..n % 4)
-            .filter_map(|k| it.next().map(|j| (format!("d{k}"), name(j), meta_id)))
-            .collect();
-        let tree = DirTree {
+        let mut tree = DirTree {
             files: vec![],
-            dirs,
+            dirs: vec![],
         };
-        let p = s.object_path(&name(i), ObjectType::DirTree);
-        let _ = std::fs::create_dir_all(p.parent().unwrap_or(&path));
-        let _ = std::fs::write(p, tree.serialize());
+        for k in 0..n % 4 {
+            let Some(j) = it.next() else { break };
+            if j & 0x80 != 0 {
+                tree.files.push((format!("f{k}"), Checksum([j; 32])));
+            } else {
+                tree.dirs.push((format!("d{k}"), tree_name(j), meta_id));
+            }
+        }
+        let mut bytes = tree.serialize();
+        if n & 0x40 != 0 {
+            bytes.truncate(bytes.len() / 2);
+        }
+        o.0.insert((tree_name(i), ObjectType::DirTree), bytes);
     }
-    // Up to 4 commits named 9.., each with a parent and a root chosen by the input.
+    let mut commits = 0;
     for i in 0..4u8 {
         let (Some(parent), Some(root)) = (it.next(), it.next()) else {
             break;
         };
+        let parent = if parent & 0x80 != 0 {
+            Checksum([0xee; 32])
+        } else {
+            commit_name(parent)
+        };
         let c = Commit {
             metadata: vec![],
-            parent: Some(Checksum([9 + parent % 4; 32])),
+            parent: Some(parent),
             subject: String::new(),
             body: String::new(),
-            timestamp: 0,
-            root_tree: name(root),
+            timestamp: u64::from(i),
+            root_tree: tree_name(root),
             root_meta: meta_id,
         };
-        let id = Checksum([9 + i; 32]);
-        let p = s.object_path(&id, ObjectType::Commit);
-        let _ = std::fs::create_dir_all(p.parent().unwrap_or(&path));
-        let Ok(bytes) = c.serialize() else { return };
-        let _ = std::fs::write(p, bytes);
-        let _ = s.write_ref(&format!("c{i}"), &id);
+        let Ok(bytes) = c.serialize() else { break };
+        o.0.insert((commit_name(i), ObjectType::Commit), bytes);
+        commits += 1;
     }
-    let _ = repo.fsck();
-    for i in 0..4u8 {
-        let _ = repo.lookup_path(&Checksum([9 + i; 32]), "/d0/d1/d2/d0/d1/d2/d0");
-    }
-    if let Ok(dst) = Repo::init(&t.path().join("d"), Mode::Archive) {
-        let _ = atomboot_repo::pull::pull(
-            &dst.store,
-            &atomboot_repo::pull::Source::Local(s.clone()),
-            &["c0".to_string()],
-            "",
-        );
-    }
-    let _ = atomboot_repo::prune::prune_refs_only(s, None);
+    (o, commits)
 }
 
-fuzz_target!(|data: &[u8]| cycles(data));
+fn walks(data: &[u8]) {
+    let (o, commits) = graph_of(data);
+    let heads: Vec<Checksum> = (0..commits as u8).map(commit_name).collect();
+    for &head in &heads {
+        // log: a history is at most one step per stored commit, plus the step that ends it.
+        let steps = History::new(&o, head, "c").count();
+        assert!(steps <= commits + 1, "{steps} history steps for {commits} commits");
+        // A path that walks around any cycle several times: one dirtree read per component.
+        let _ = graph::lookup_path(&o, &head, "/d0/d1/d2/d0/d1/d2/d0/d1/d2");
+        if let Ok(Node::Dir(t, _)) = graph::lookup_path(&o, &head, "/") {
+            // ls -R: without a cycle, at most 8 levels of at most 3 entries each.
+            let mut visited = 0usize;
+            let r = graph::walk_dirs(&o, &t, "/", true, &mut |_, _| {
+                visited += 1;
+                Ok::<(), RepoError>(())
+            });
+            assert!(visited <= 3usize.pow(9), "{visited} entries visited");
+            if let Err(e) = r {
+                assert!(
+                    matches!(e, RepoError::Cycle(_) | RepoError::Corrupt(_) | RepoError::MissingObject(_)),
+                    "unexpected walk error {e:?}"
+                );
+            }
+        }
+    }
+    let (report, _files) = fsck::check_meta(&o, heads.clone());
+    if let Ok(keep) = prune::reachable(&o, heads.clone(), None) {
+        // prune keeps every commit and dirtree that fsck checked and found sound.
+        for c in &report.checked_commits {
+            if !report.bad.contains(&(*c, ObjectType::Commit)) {
+                assert!(keep.contains(&(*c, ObjectType::Commit)), "prune drops commit {c}");
+            }
+        }
+    }
+    let _ = prune::reachable(&o, heads, Some(2));
+}
+
+fuzz_target!(|data: &[u8]| walks(data));

@@ -1,5 +1,6 @@
 //! fsck: verifies every object reachable from the refs (checksums recomputed, structure parsed).
 
+use super::graph::MetaObjects;
 use super::objects::{finish, Checksum, Commit, DirMeta, DirTree, ObjectType};
 use super::store::Store;
 use super::RepoError;
@@ -21,8 +22,8 @@ pub struct FsckReport {
     pub checked_commits: Vec<Checksum>,
 }
 
-fn verify_meta(store: &Store, c: &Checksum, t: ObjectType) -> Result<Vec<u8>, String> {
-    let data = store
+fn verify_meta(src: &impl MetaObjects, c: &Checksum, t: ObjectType) -> Result<Vec<u8>, String> {
+    let data = src
         .read_meta(c, t)
         .map_err(|e| format!("{} object {c}: {e}", t.name()))?;
     let got = Checksum::of(&data);
@@ -69,8 +70,27 @@ pub fn verify_file(store: &Store, c: &Checksum) -> Result<(), String> {
 
 /// Checks all commits the refs point to and everything they reference (parents are followed when present).
 pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
+    let heads = store.list_refs()?.into_iter().map(|(_, c)| c).collect();
+    let (mut rep, files) = check_meta(store, heads);
+    let mut ferrs: Vec<(String, Checksum)> = files
+        .par_iter()
+        .filter_map(|c| verify_file(store, c).err().map(|e| (e, *c)))
+        .collect();
+    ferrs.sort();
+    for (e, c) in ferrs {
+        rep.errors.push(e);
+        rep.bad.push((c, ObjectType::File));
+    }
+    rep.objects += files.len();
+    Ok(rep)
+}
+
+/// fsck's metadata pass: verifies the commits from `heads` with their present parents, every dirtree and
+/// dirmeta they reach (each once, so it ends on cyclic graphs too), and returns the report so far (`objects`
+/// counts the metadata objects) with the content objects still to verify.
+pub fn check_meta(src: &impl MetaObjects, heads: Vec<Checksum>) -> (FsckReport, Vec<Checksum>) {
     let mut rep = FsckReport::default();
-    let mut commits: Vec<Checksum> = store.list_refs()?.into_iter().map(|(_, c)| c).collect();
+    let mut commits = heads;
     let mut seen_commits = HashSet::new();
     let mut trees = Vec::new();
     let mut metas = HashSet::new();
@@ -78,13 +98,13 @@ pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
         if !seen_commits.insert(c) {
             continue;
         }
-        match verify_meta(store, &c, ObjectType::Commit)
+        match verify_meta(src, &c, ObjectType::Commit)
             .and_then(|d| Commit::parse(&d).map_err(|e| format!("commit {c}: {e}")))
         {
             Ok(cm) => {
                 rep.commits += 1;
                 if let Some(p) = cm.parent {
-                    if store.has_object(&p, ObjectType::Commit) {
+                    if src.has_object(&p, ObjectType::Commit) {
                         commits.push(p);
                     }
                 }
@@ -103,7 +123,7 @@ pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
         if !seen_trees.insert(t) {
             continue;
         }
-        match verify_meta(store, &t, ObjectType::DirTree)
+        match verify_meta(src, &t, ObjectType::DirTree)
             .and_then(|d| DirTree::parse(&d).map_err(|e| format!("dirtree {t}: {e}")))
         {
             Ok(dt) => {
@@ -120,7 +140,7 @@ pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
         }
     }
     for m in &metas {
-        if let Err(e) = verify_meta(store, m, ObjectType::DirMeta).and_then(|d| {
+        if let Err(e) = verify_meta(src, m, ObjectType::DirMeta).and_then(|d| {
             DirMeta::parse_object(&d)
                 .map(|_| ())
                 .map_err(|e| format!("dirmeta {m}: {e}"))
@@ -129,17 +149,7 @@ pub fn fsck(store: &Store) -> Result<FsckReport, RepoError> {
             rep.bad.push((*m, ObjectType::DirMeta));
         }
     }
-    let files: Vec<_> = files.into_iter().collect();
-    let mut ferrs: Vec<(String, Checksum)> = files
-        .par_iter()
-        .filter_map(|c| verify_file(store, c).err().map(|e| (e, *c)))
-        .collect();
-    ferrs.sort();
-    for (e, c) in ferrs {
-        rep.errors.push(e);
-        rep.bad.push((c, ObjectType::File));
-    }
     rep.checked_commits = seen_commits.iter().copied().collect();
-    rep.objects = seen_commits.len() + seen_trees.len() + metas.len() + files.len();
-    Ok(rep)
+    rep.objects = seen_commits.len() + seen_trees.len() + metas.len();
+    (rep, files.into_iter().collect())
 }

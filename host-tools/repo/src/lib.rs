@@ -20,6 +20,7 @@ pub mod deflate;
 pub mod delta;
 pub mod diff;
 pub mod fsck;
+pub mod graph;
 pub mod gvariant;
 pub mod inflate;
 pub mod keyfile;
@@ -63,6 +64,12 @@ pub enum RepoError {
     MissingObject(String),
     #[error("corrupt repository data: {0}")]
     Corrupt(String),
+    /// A commit that is its own ancestor or a dirtree inside itself ([`graph`]).
+    #[error("{0} (a corrupted repository: run fsck)")]
+    Cycle(String),
+    /// Directories nested deeper than [`graph::MAX_DIR_DEPTH`].
+    #[error("{0} (a corrupted or hostile repository: run fsck)")]
+    TooDeep(String),
     #[error("ref or commit {0:?} not found (list refs with `refs`)")]
     UnknownRef(String),
     #[error("{0}")]
@@ -165,14 +172,12 @@ impl Repo {
 
     /// Reads and parses a commit object.
     pub fn read_commit(&self, c: &Checksum) -> Result<Commit, RepoError> {
-        let d = self.store.read_meta(c, ObjectType::Commit)?;
-        Commit::parse(&d).map_err(|e| RepoError::Corrupt(format!("commit {c}: {e}")))
+        graph::read_commit(&self.store, c)
     }
 
     /// Reads and parses a dirtree.
     pub fn read_dirtree(&self, c: &Checksum) -> Result<DirTree, RepoError> {
-        let d = self.store.read_meta(c, ObjectType::DirTree)?;
-        DirTree::parse(&d).map_err(|e| RepoError::Corrupt(format!("dirtree {c}: {e}")))
+        graph::read_dirtree(&self.store, c)
     }
 
     /// Reads and parses a dirmeta.
@@ -183,26 +188,7 @@ impl Repo {
 
     /// Finds `path` (absolute or relative to the root) in a commit.
     pub fn lookup_path(&self, commit: &Checksum, path: &str) -> Result<Node, RepoError> {
-        let c = self.read_commit(commit)?;
-        let mut node = Node::Dir(c.root_tree, c.root_meta);
-        for comp in path.split('/').filter(|s| !s.is_empty() && *s != ".") {
-            let Node::Dir(t, _) = node else {
-                return Err(RepoError::Usage(format!(
-                    "{path}: not a directory in commit {commit}"
-                )));
-            };
-            let tree = self.read_dirtree(&t)?;
-            node = if let Some((_, fc)) = tree.files.iter().find(|f| f.0 == comp) {
-                Node::File(*fc)
-            } else if let Some((_, tc, mc)) = tree.dirs.iter().find(|d| d.0 == comp) {
-                Node::Dir(*tc, *mc)
-            } else {
-                return Err(RepoError::Usage(format!(
-                    "{path}: no such file in commit {commit}"
-                )));
-            };
-        }
-        Ok(node)
+        graph::lookup_path(&self.store, commit, path)
     }
 
     /// Reads a regular file (or a symlink's target) by path from a commit.

@@ -1,6 +1,7 @@
 //! `prune`: delete objects not reachable from any commit object (ostree's default), or with
 //! `--refs-only [--keep-younger-than]` from the refs.
 
+use super::graph::MetaObjects;
 use super::lock::{LockKind, RepoLock};
 use super::objects::{Checksum, Commit, DirTree, ObjectType};
 use super::store::{fsync_dir, Mode, Store};
@@ -63,43 +64,7 @@ fn prune_from(
     keep_younger_than: Option<u64>,
 ) -> Result<PruneReport, RepoError> {
     // The caller holds the exclusive lock from before it listed `heads`.
-    let mut keep: HashSet<(Checksum, ObjectType)> = HashSet::new();
-    let mut trees = Vec::new();
-    for head in heads {
-        let mut cur = Some(head);
-        let mut first = true;
-        while let Some(c) = cur.take() {
-            if !store.has_object(&c, ObjectType::Commit) || keep.contains(&(c, ObjectType::Commit))
-            {
-                break;
-            }
-            let cm = Commit::parse(&store.read_meta(&c, ObjectType::Commit)?)
-                .map_err(|e| RepoError::Corrupt(format!("commit {c}: {e}")))?;
-            if !first && keep_younger_than.is_some_and(|t| cm.timestamp < t) {
-                break;
-            }
-            first = false;
-            keep.insert((c, ObjectType::Commit));
-            keep.insert((c, ObjectType::CommitMeta));
-            keep.insert((cm.root_meta, ObjectType::DirMeta));
-            trees.push(cm.root_tree);
-            cur = cm.parent;
-        }
-    }
-    while let Some(t) = trees.pop() {
-        if !keep.insert((t, ObjectType::DirTree)) {
-            continue;
-        }
-        let dt = DirTree::parse(&store.read_meta(&t, ObjectType::DirTree)?)
-            .map_err(|e| RepoError::Corrupt(format!("dirtree {t}: {e}")))?;
-        for (_, f) in dt.files {
-            keep.insert((f, ObjectType::File));
-        }
-        for (_, tc, mc) in dt.dirs {
-            keep.insert((mc, ObjectType::DirMeta));
-            trees.push(tc);
-        }
-    }
+    let keep = reachable(store, heads, keep_younger_than)?;
     let mut rep = PruneReport::default();
     let objs = store.path.join("objects");
     let rd = fs::read_dir(&objs).map_err(|e| RepoError::Io {
@@ -144,4 +109,52 @@ fn prune_from(
     }
     rep.tmp_freed = store.cleanup_tmp()?;
     Ok(rep)
+}
+
+/// What prune keeps: the commits from `heads` and their ancestors (each ancestor only while its
+/// `timestamp >= keep_younger_than`, when given; a commit not in the repository ends its chain), with
+/// their commitmeta, and every dirtree, dirmeta and content object they reach. Each object is visited
+/// once, so it ends on cyclic graphs too.
+pub fn reachable(
+    src: &impl MetaObjects,
+    heads: Vec<Checksum>,
+    keep_younger_than: Option<u64>,
+) -> Result<HashSet<(Checksum, ObjectType)>, RepoError> {
+    let mut keep: HashSet<(Checksum, ObjectType)> = HashSet::new();
+    let mut trees = Vec::new();
+    for head in heads {
+        let mut cur = Some(head);
+        let mut first = true;
+        while let Some(c) = cur.take() {
+            if !src.has_object(&c, ObjectType::Commit) || keep.contains(&(c, ObjectType::Commit)) {
+                break;
+            }
+            let cm = Commit::parse(&src.read_meta(&c, ObjectType::Commit)?)
+                .map_err(|e| RepoError::Corrupt(format!("commit {c}: {e}")))?;
+            if !first && keep_younger_than.is_some_and(|t| cm.timestamp < t) {
+                break;
+            }
+            first = false;
+            keep.insert((c, ObjectType::Commit));
+            keep.insert((c, ObjectType::CommitMeta));
+            keep.insert((cm.root_meta, ObjectType::DirMeta));
+            trees.push(cm.root_tree);
+            cur = cm.parent;
+        }
+    }
+    while let Some(t) = trees.pop() {
+        if !keep.insert((t, ObjectType::DirTree)) {
+            continue;
+        }
+        let dt = DirTree::parse(&src.read_meta(&t, ObjectType::DirTree)?)
+            .map_err(|e| RepoError::Corrupt(format!("dirtree {t}: {e}")))?;
+        for (_, f) in dt.files {
+            keep.insert((f, ObjectType::File));
+        }
+        for (_, tc, mc) in dt.dirs {
+            keep.insert((mc, ObjectType::DirMeta));
+            trees.push(tc);
+        }
+    }
+    Ok(keep)
 }

@@ -3,9 +3,12 @@
 //! delete, apply-offline), pull, prune, pull-local, config (get, set), diff.
 
 use anyhow::{anyhow, bail, Context, Result};
+use atomboot_repo::graph::HistoryStep;
 use atomboot_repo::objects::{S_IFLNK, S_IFMT};
 use atomboot_repo::time::{format_utc, parse_timestamp};
-use atomboot_repo::{content_checksum, CheckoutOptions, Checksum, CommitOptions, Mode, Node, Repo};
+use atomboot_repo::{
+    content_checksum, CheckoutOptions, Checksum, Commit, CommitOptions, Mode, Node, Repo,
+};
 use clap::Subcommand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -513,23 +516,14 @@ fn commit(repo_path: &Path, args: CommitArgs, out: &mut impl Write) -> Result<()
 fn log(repo_path: &Path, args: LogArgs, out: &mut impl Write) -> Result<()> {
     let LogArgs { rev } = args;
     let repo = open(repo_path)?;
-    let mut c = Some(repo.resolve_rev(&rev)?);
-    let mut seen = std::collections::HashSet::new();
-    while let Some(csum) = c {
-        if !seen.insert(csum) {
-            bail!(
-                "commit {csum}: the history of {rev} loops back to it (a corrupted repository: run fsck)"
-            );
+    let start = repo.resolve_rev(&rev)?;
+    for step in atomboot_repo::graph::History::new(&repo.store, start, &rev) {
+        match step? {
+            HistoryStep::Commit(c, cm) => print_commit(&c, &cm, out)?,
+            HistoryStep::NotFetched(_) => {
+                writeln!(out, "<< History beyond this commit not fetched >>")?
+            }
         }
-        if !repo
-            .store
-            .has_object(&csum, atomboot_repo::ObjectType::Commit)
-        {
-            writeln!(out, "<< History beyond this commit not fetched >>")?;
-            break;
-        }
-        let cm = print_commit(&repo, &csum, out)?;
-        c = cm;
     }
     Ok(())
 }
@@ -551,7 +545,7 @@ fn show(repo_path: &Path, args: ShowArgs, out: &mut impl Write) -> Result<()> {
             other => writeln!(out, "{other:?}")?,
         }
     } else {
-        print_commit(&repo, &c, out)?;
+        print_commit(&c, &repo.read_commit(&c)?, out)?;
     }
     Ok(())
 }
@@ -588,7 +582,9 @@ fn ls(repo_path: &Path, args: LsArgs, out: &mut impl Write) -> Result<()> {
             continue;
         }
         if let Node::Dir(t, _) = node {
-            ls_children(&repo, &t, &abs, recursive, checksum, &mut Vec::new(), out)?;
+            atomboot_repo::graph::walk_dirs(&repo.store, &t, &abs, recursive, &mut |p, n| {
+                ls_node(&repo, n, p, checksum, out)
+            })?;
         }
     }
     Ok(())
@@ -907,13 +903,12 @@ fn report_pull(st: &atomboot_repo::pull::PullStats, out: &mut impl Write) -> Res
     Ok(())
 }
 
-fn print_commit(repo: &Repo, c: &Checksum, out: &mut impl Write) -> Result<Option<Checksum>> {
-    let cm = repo.read_commit(c)?;
+fn print_commit(c: &Checksum, cm: &Commit, out: &mut impl Write) -> Result<()> {
     writeln!(out, "commit {c}")?;
     if let Some(p) = cm.parent {
         writeln!(out, "Parent:  {p}")?;
     }
-    writeln!(out, "ContentChecksum:  {}", content_checksum(&cm))?;
+    writeln!(out, "ContentChecksum:  {}", content_checksum(cm))?;
     writeln!(out, "Date:  {}", format_utc(cm.timestamp))?;
     if let Some(v) = cm.metadata_string("version") {
         writeln!(out, "Version: {v}")?;
@@ -929,7 +924,7 @@ fn print_commit(repo: &Repo, c: &Checksum, out: &mut impl Write) -> Result<Optio
         }
         writeln!(out)?;
     }
-    Ok(cm.parent)
+    Ok(())
 }
 
 fn ls_node(
@@ -975,50 +970,6 @@ fn ls_node(
             } else {
                 writeln!(out, "{path}")?;
             }
-        }
-    }
-    Ok(())
-}
-
-/// Deepest directory nesting `ls -R` follows (OSTree's `OSTREE_MAX_RECURSION`).
-const MAX_LS_DEPTH: usize = 256;
-
-/// Lists a directory; `above` holds the dirtrees of the directories it is in (a corrupted repository can
-/// have a dirtree that contains itself).
-fn ls_children(
-    repo: &Repo,
-    t: &Checksum,
-    path: &str,
-    recursive: bool,
-    checksum: bool,
-    above: &mut Vec<Checksum>,
-    out: &mut impl Write,
-) -> Result<()> {
-    if above.contains(t) {
-        bail!("{path}: dirtree {t} contains itself (a corrupted repository: run fsck)");
-    }
-    if above.len() >= MAX_LS_DEPTH {
-        bail!("{path}: directories nested deeper than {MAX_LS_DEPTH} levels");
-    }
-    let tree = repo.read_dirtree(t)?;
-    let join = |n: &str| {
-        if path == "/" {
-            format!("/{n}")
-        } else {
-            format!("{path}/{n}")
-        }
-    };
-    for (n, c) in &tree.files {
-        ls_node(repo, &Node::File(*c), &join(n), checksum, out)?;
-    }
-    for (n, tc, mc) in &tree.dirs {
-        let p = join(n);
-        ls_node(repo, &Node::Dir(*tc, *mc), &p, checksum, out)?;
-        if recursive {
-            above.push(*t);
-            let r = ls_children(repo, tc, &p, recursive, checksum, above, out);
-            above.pop();
-            r?;
         }
     }
     Ok(())
