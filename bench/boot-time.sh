@@ -25,7 +25,10 @@
 # signature + chain walk.
 # Usage: bench/boot-time.sh   (env: REPS=7, QEMU_RUNS=3, SD_BPS=10485760, BOOT_SIZE=64 (MiB), BENCH_OUT=bench/out/boot-time,
 #                              SKIP_SETUP=1 skips scripts/setup.sh, AGENT=FILE boots that agent binary instead,
-#                              SIGNED=1, SIGN_KEY=PREFIX)
+#                              SIGNED=1, SIGN_KEY=PREFIX, QEMU_ARGS="..." extra qemu-system-arm arguments: e.g.
+#                              "-icount shift=0" makes the guest's clock count instructions, 1 ms = 1 M, so the
+#                              agent's get_timer lines give instruction counts; host-clock times are then not
+#                              comparable with a plain run)
 set -euo pipefail
 [ -z "${AGENT:-}" ] || AGENT=$(realpath -m "$AGENT")
 [ -z "${BENCH_OUT:-}" ] || BENCH_OUT=$(realpath -m "$BENCH_OUT")
@@ -135,7 +138,7 @@ run_once() {
   qemu_virt_cmd "$bps"
   python3 bench/qemu_console.py "$d/console.log" --timeout $((60 * BOOTS)) --stop 'Starting kernel' \
       --monitor "$d/monitor.sock" --resets $((BOOTS - 1)) --blockstats -- \
-    "${QEMU_VIRT[@]}" -monitor "unix:$d/monitor.sock,server=on,wait=off" \
+    "${QEMU_VIRT[@]}" ${QEMU_ARGS:-} -monitor "unix:$d/monitor.sock,server=on,wait=off" \
     || die "the QEMU run failed or timed out (see $d/console.log)"
   python3 - "$d" "$BOOTS" <<'EOF' | tee "$d/results.txt"
 import re, statistics, sys
