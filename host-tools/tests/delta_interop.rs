@@ -748,3 +748,84 @@ fn admin_upgrade_pulls_through_a_delta() {
     assert_eq!(s["deployments"][1]["commit"], c1.as_str());
     fsck_both(&local);
 }
+
+/// With `sign-verify`, a pull through a delta takes the commit object from the superblock for the
+/// signature check (no request for `.commit`), one without a delta fetches it once (the check and the
+/// walk share it), and each asks for the repository's `config` once; the signature is still checked:
+/// a remote trusting another key refuses the same pull, naming the commit, and stores nothing.
+#[test]
+fn signed_pulls_fetch_the_commit_and_config_once() {
+    let t = tempfile::tempdir().unwrap();
+    let t = t.path();
+    let (r, v1, v2) = server_repo(t, "atomboot", false);
+    let keys = t.join("keys");
+    fs::create_dir_all(&keys).unwrap();
+    let key = |name: &str| {
+        let public = ok(
+            "atomboot",
+            &r,
+            &["sign-keygen", keys.join(name).to_str().unwrap()],
+        );
+        let secret = fs::read_to_string(keys.join(format!("{name}.secret"))).unwrap();
+        (secret.trim().to_string(), public.trim().to_string())
+    };
+    let (sk, pk) = key("build");
+    let (_, stranger) = key("stranger");
+    for c in [&v1, &v2] {
+        ok("atomboot", &r, &["sign", c, &sk]);
+    }
+    ok("atomboot", &r, &["static-delta", "generate", "--to=main"]);
+    ok("atomboot", &r, &["summary", "-u"]);
+    // The same repository without deltas: the object pull.
+    let plain = t.join("www/plain");
+    ok("ostree", &plain, &["init", "--mode=archive"]);
+    ok(
+        "ostree",
+        &plain,
+        &["pull-local", r.to_str().unwrap(), "main"],
+    );
+    ok("atomboot", &plain, &["summary", "-u"]);
+    let srv = serve(t.join("www"));
+    let count = |log: &[String], suffix: &str| log.iter().filter(|p| p.ends_with(suffix)).count();
+    let commit_rel = format!("/objects/{}/{}.commit", &v2[..2], &v2[2..]);
+    let signed_client = |served: &str, tag: &str, key: &str| {
+        let c = client_with_v1(t, "atomboot", &srv, &v1, "bare-user");
+        let dest = t.join(format!("client-{tag}"));
+        fs::rename(&c, &dest).unwrap();
+        ok("atomboot", &dest, &["remote", "delete", "origin"]);
+        ok(
+            "atomboot",
+            &dest,
+            &[
+                "remote",
+                "add",
+                "--no-gpg-verify",
+                &format!("--sign-verify=ed25519=inline:{key}"),
+                "origin",
+                &format!("{}/{served}", srv.url),
+            ],
+        );
+        dest
+    };
+    for (served, tag, delta_parts) in [("repo", "delta", 1), ("plain", "objects", 0)] {
+        let c = signed_client(served, tag, &pk);
+        srv.take();
+        ok("atomboot", &c, &["pull", "origin", "main"]);
+        let log = srv.take();
+        let (sb, parts, _) = delta_requests(&log);
+        assert_eq!((sb, parts), (delta_parts, delta_parts), "{tag}: {log:?}");
+        let commit_gets = log.iter().filter(|p| p.ends_with(&commit_rel)).count();
+        assert_eq!(commit_gets, 1 - delta_parts, "{tag}: {log:?}");
+        assert_eq!(count(&log, "/config"), 1, "{tag}: {log:?}");
+        assert_eq!(ok("atomboot", &c, &["rev-parse", "origin:main"]).trim(), v2);
+        fsck_both(&c);
+    }
+    // Through the delta, a signature by a key the remote does not trust is refused before anything is
+    // written.
+    let c = signed_client("repo", "stranger", &stranger);
+    let before = snapshot(&c);
+    let (good, _, err) = cmd("atomboot", &c, &["pull", "origin", "main"]);
+    assert!(!good);
+    assert!(err.contains(&v2) && err.contains("signature"), "{err}");
+    assert_eq!(snapshot(&c), before);
+}

@@ -328,6 +328,9 @@ impl Source {
 struct Puller<'a> {
     dest: &'a Transaction,
     src: &'a Source,
+    /// Commit objects already fetched and checked against their checksums (for their signatures): the
+    /// walk stores these bytes instead of fetching them again.
+    fetched: std::collections::HashMap<Checksum, Vec<u8>>,
     bytes: Arc<AtomicU64>,
     stats: PullStats,
     /// One plain line per phase instead of a bar (see [`plain_progress`]).
@@ -355,6 +358,9 @@ impl Puller<'_> {
         }
         let rel = Source::meta_rel(c, t);
         let data = match self.src {
+            _ if t == ObjectType::Commit && self.fetched.contains_key(c) => {
+                self.fetched.get(c).cloned().unwrap_or_default()
+            }
             Source::Local(s) => {
                 let d = s.read_meta(c, t)?;
                 if d.len() as u64 > MAX_META {
@@ -587,8 +593,10 @@ pub fn pull_with_depth(
     pull_resolved_depth(dest, src, &resolved, local_prefix, None, depth)
 }
 
-/// Pulls commits already resolved (`(name on the source, commit)`). With `trust`, each commit and its
-/// detached metadata are fetched and checked first: a refused commit leaves the repository untouched.
+/// Pulls commits already resolved (`(name on the source, commit)`) from a source checked with
+/// [`Source::check_mode`]. With `trust`, each commit and its detached metadata are fetched (the commit
+/// from a static delta's superblock when the pull uses one) and checked first: a refused commit leaves
+/// the repository untouched.
 /// A commit's `.commitmeta` (signatures) is stored after its objects, before its ref.
 pub fn pull_resolved(
     dest: &Store,
@@ -600,7 +608,8 @@ pub fn pull_resolved(
     pull_resolved_depth(dest, src, resolved, local_prefix, trust, 0)
 }
 
-/// [`pull_resolved`] plus up to `depth` ancestors of each commit (see [`pull_with_depth`]).
+/// [`pull_resolved`] plus up to `depth` ancestors of each commit (see [`pull_with_depth`]). The caller
+/// has checked the source with [`Source::check_mode`] (it resolved the refs there).
 pub fn pull_resolved_depth(
     dest: &Store,
     src: &Source,
@@ -614,20 +623,37 @@ pub fn pull_resolved_depth(
             "source and destination are the same repository".into(),
         ));
     }
-    src.check_mode()?;
+    let bytes = Arc::new(AtomicU64::new(0));
     let mut detached = Vec::new();
-    for (_, c) in resolved {
-        // Checked first when the remote asks for signatures; otherwise the commit object comes with the
-        // walk below (or from a static delta, when the server keeps only the delta).
+    let mut deltas = Vec::new();
+    let mut fetched = std::collections::HashMap::new();
+    for (name, c) in resolved {
+        // A static delta the source lists for this commit: its superblock, fetched and checked, carries
+        // the commit object.
+        let found = super::delta::fetch::find_delta(
+            dest,
+            src,
+            &format!("{local_prefix}{name}"),
+            c,
+            &bytes,
+        )?;
+        // Checked first when the remote asks for signatures (the commit object taken from the delta's
+        // superblock when there is one, else fetched); otherwise the commit object comes with the walk
+        // below (or from the static delta, when the server keeps only the delta).
         let meta = match trust {
             Some(t) if t.commit_keys.is_some() => {
-                let (data, meta) = src.fetch_commit(c)?;
+                let (data, meta) = match found.as_ref().and_then(|f| f.commit(c)) {
+                    Some(data) => (data.to_vec(), src.fetch_detached(c)?),
+                    None => src.fetch_commit(c)?,
+                };
                 t.check_commit(c, &data, meta.as_deref())?;
+                fetched.insert(*c, data);
                 meta
             }
             _ => src.fetch_detached(c)?,
         };
         detached.push(meta);
+        deltas.push(found);
     }
     // Shared: prune (exclusive) waits until this pull's objects are named by its refs.
     let _lock = RepoLock::acquire(&dest.path, LockKind::Shared)?;
@@ -635,7 +661,8 @@ pub fn pull_resolved_depth(
     let p = Puller {
         dest: &txn,
         src,
-        bytes: Arc::new(AtomicU64::new(0)),
+        fetched,
+        bytes,
         stats: PullStats::default(),
         lines: plain_progress(),
     };
@@ -651,16 +678,14 @@ pub fn pull_resolved_depth(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    for ((name, c), meta) in resolved.iter().zip(&detached) {
+    for (((name, c), meta), found) in resolved.iter().zip(&detached).zip(&deltas) {
         p.phase(format_args!("{name} is commit {c}"));
         // A static delta the source lists makes what it can; the walk below fetches the rest.
-        if let Err(e) = super::delta::fetch::pull_delta(
-            &txn,
-            src,
-            &format!("{local_prefix}{name}"),
-            c,
-            &p.bytes,
-        ) {
+        let applied = match found {
+            Some(f) => super::delta::fetch::apply_delta(&txn, src, f, &p.bytes),
+            None => Ok(None),
+        };
+        if let Err(e) = applied {
             // Keep what was fetched and verified: the next pull resumes from it.
             let _ = txn.flush();
             p.phase(format_args!("stopped: {e}; what was fetched is kept"));

@@ -1,7 +1,8 @@
 //! The pull's use of static deltas: when the source's summary lists a delta to the commit being pulled
 //! from a commit this repository has complete (the newest such), or from scratch when the ref is not
-//! here yet, the superblock is fetched and checked against the summary's digest, the parts whose
-//! objects are missing are fetched, checked and run, and the target commit is stored (marked partial).
+//! here yet, the superblock is fetched and checked against the summary's digest ([`find_delta`]); then
+//! the parts whose objects are missing are fetched, checked and run, and the target commit (which the
+//! superblock carries) is stored, marked partial ([`apply_delta`]).
 //! The pull's tree walk then fetches whatever is still missing (fallback objects) and completes the
 //! commit. An interrupted delta pull leaves only verified objects; the next pull skips the parts whose
 //! objects are all present.
@@ -65,15 +66,31 @@ fn choose(
     }
 }
 
-/// Uses a static delta for `to` when the source lists one (see the module notes). Returns the delta
-/// used, or `None` when there is none to use (the pull then fetches objects).
-pub fn pull_delta(
+/// A delta the source lists for a commit being pulled, its superblock fetched and checked (against the
+/// summary's digest and the name it claims); nothing stored yet.
+pub struct FoundDelta {
+    pub name: DeltaName,
+    superblock: Superblock,
+}
+
+impl FoundDelta {
+    /// The target commit object the superblock carries, when its checksum is `to` (a superblock naming
+    /// `to` with other bytes is refused when the delta is applied).
+    pub fn commit(&self, to: &Checksum) -> Option<&[u8]> {
+        (Checksum::of(&self.superblock.commit) == *to).then_some(self.superblock.commit.as_slice())
+    }
+}
+
+/// Looks for a static delta to `to` in the source's summary (see the module notes) and fetches and
+/// checks its superblock. `None` when there is none to use (the pull then fetches objects). Nothing is
+/// written: a pull that checks signatures reads the commit from the superblock before it writes.
+pub fn find_delta(
     dest: &Store,
     src: &Source,
     local_ref: &str,
     to: &Checksum,
     bytes: &Arc<AtomicU64>,
-) -> Result<Option<DeltaName>, RepoError> {
+) -> Result<Option<FoundDelta>, RepoError> {
     if matches!(src, Source::Local(_)) || complete(dest, to) {
         return Ok(None);
     }
@@ -99,13 +116,31 @@ pub fn pull_delta(
             got,
         }));
     }
-    let sb = Superblock::parse(&sb_bytes).map_err(boxed)?;
-    if sb.name != name {
+    let superblock = Superblock::parse(&sb_bytes).map_err(boxed)?;
+    if superblock.name != name {
         return Err(boxed(DeltaError::WrongTarget {
             expected: Box::new(name),
-            found: Box::new(sb.name),
+            found: Box::new(superblock.name),
         }));
     }
+    Ok(Some(FoundDelta { name, superblock }))
+}
+
+/// Applies a delta [`find_delta`] found: the parts whose objects are missing are fetched, checked and
+/// run, and the target commit is stored (marked partial). Returns the delta used, or `None` when the
+/// commit it starts from is no longer complete here (the pull then fetches objects).
+pub fn apply_delta(
+    dest: &Store,
+    src: &Source,
+    found: &FoundDelta,
+    bytes: &Arc<AtomicU64>,
+) -> Result<Option<DeltaName>, RepoError> {
+    let (name, sb) = (found.name, &found.superblock);
+    let to = name.to;
+    if name.from.is_some_and(|f| !complete(dest, &f)) {
+        return Ok(None);
+    }
+    let boxed = |e: DeltaError| RepoError::Delta(Box::new(e));
     let fetch = |i: usize| -> Result<Vec<u8>, DeltaError> {
         let size = sb.parts.get(i).map(|h| h.size).unwrap_or(0);
         let rel = name.part_path(i);
@@ -119,12 +154,12 @@ pub fn pull_delta(
         std::io::copy(&mut r, &mut std::io::sink()).ok();
         Ok(v)
     };
-    apply_parts(dest, &sb, &fetch).map_err(boxed)?;
+    apply_parts(dest, sb, &fetch).map_err(boxed)?;
     std::fs::create_dir_all(dest.path.join("state")).ok();
-    write_atomic(&partial_marker(dest, to), b"")?;
-    dest.write_meta_verified(ObjectType::Commit, to, &sb.commit)?;
+    write_atomic(&partial_marker(dest, &to), b"")?;
+    dest.write_meta_verified(ObjectType::Commit, &to, &sb.commit)?;
     if let Some(cm) = sb.commitmeta() {
-        super::write_commitmeta(dest, to, &cm)?;
+        super::write_commitmeta(dest, &to, &cm)?;
     }
     Ok(Some(name))
 }
