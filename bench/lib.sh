@@ -18,13 +18,34 @@ bench_init() {
 die() { printf '%s: %s\n' "${BENCH_NAME:-bench}" "$*" >&2; exit 1; }
 # qemu_virt_cmd [BPS]: QEMU_VIRT = the qemu-system-arm command line the U-Boot benches share (Debian's
 # U-Boot, the env in $W/flash.img, the disk $W/disk.img on virtio as d0); each bench appends its own options.
-# BPS (bytes/s, not 0): the disk's reads are throttled to that speed (an SD card's: 10485760 = 10 MiB/s).
+# BPS (bytes/s, not 0): the disk is the one sd_card_start serves at that speed (an SD card's: 10485760 =
+# 10 MiB/s) instead of the file itself.
 qemu_virt_cmd() {
-  local throttle=""
-  if [ -n "${1:-}" ] && [ "${1:-0}" != 0 ]; then throttle=",throttling.bps-read=$1"; fi
+  local disk="file=$W/disk.img"
+  if [ -n "${1:-}" ] && [ "${1:-0}" != 0 ]; then
+    disk="file.driver=nbd,file.server.type=unix,file.server.path=$W/sd-card.sock"
+  fi
   QEMU_VIRT=(qemu-system-arm -M virt -m 512 -nographic -net none
     -bios /usr/lib/u-boot/qemu_arm/u-boot.bin -drive "if=pflash,unit=1,format=raw,file=$W/flash.img"
-    -drive "if=none,format=raw,id=d0,file=$W/disk.img$throttle" -device virtio-blk-device,drive=d0)
+    -drive "if=none,format=raw,id=d0,$disk" -device virtio-blk-device,drive=d0)
+}
+# sd_card_start BPS: serves $W/disk.img on $W/sd-card.sock at BPS bytes/s of reads (bench/sd_card.py: every
+# byte read costs 1/BPS s, which QEMU's own throttling does not give); sd_card_stop ends it.
+sd_card_start() {
+  python3 bench/sd_card.py "$W/disk.img" "$W/sd-card.sock" "$1" >"$W/sd-card.log" 2>&1 &
+  SD_CARD_PID=$!
+  local i
+  for i in $(seq 100); do
+    grep -q '^ready' "$W/sd-card.log" 2>/dev/null && return
+    kill -0 "$SD_CARD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$W/sd-card.log" >&2
+  die "bench/sd_card.py did not start (see $W/sd-card.log)"
+}
+sd_card_stop() {
+  [ -z "${SD_CARD_PID:-}" ] || { kill "$SD_CARD_PID" 2>/dev/null || true; wait "$SD_CARD_PID" 2>/dev/null || true; }
+  SD_CARD_PID=
 }
 # need_pkg PKG: installs a Debian package a bench needs, when it is missing.
 need_pkg() {
