@@ -12,6 +12,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Repository modes (the `mode=` key of `[core]` in `config`).
@@ -68,6 +69,9 @@ pub struct Store {
 #[derive(Debug, Clone)]
 struct Staging {
     dir: PathBuf,
+    /// Which of its 256 object directories (`XX/`, by the checksum's first byte) this transaction has
+    /// already made: each is created once, not once per object.
+    made: Arc<[AtomicBool; 256]>,
     _lock: Arc<TmpdirLock>,
 }
 
@@ -94,7 +98,7 @@ impl Transaction {
     /// names bytes that are not on disk.
     pub fn flush(&self) -> Result<(), RepoError> {
         match &self.store.staging {
-            Some(st) => self.store.move_staged(&st.dir),
+            Some(st) => self.store.move_staged(st),
             None => Ok(()),
         }
     }
@@ -204,6 +208,23 @@ fn check_bare_user_mode(
 fn syncfs(path: &Path) -> Result<(), RepoError> {
     let f = File::open(path).map_err(|e| io_err(path, "open for syncfs", e))?;
     rustix::fs::syncfs(&f).map_err(|e| io_err(path, "syncfs", e.into()))
+}
+
+/// Renames a staged object to its place in `objects/`, leaving an object already there as it is (same
+/// name, same bytes).
+fn rename_unless_present(obj: &Path, dest: &Path) -> Result<(), RepoError> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, obj, CWD, dest, RenameFlags::NOREPLACE) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        // A file system without RENAME_NOREPLACE: look first, then rename.
+        Err(rustix::io::Errno::INVAL) => {
+            if fs::symlink_metadata(dest).is_err() {
+                fs::rename(obj, dest).map_err(|e| io_err(dest, "rename object into place", e))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(io_err(dest, "rename object into place", e.into())),
+    }
 }
 
 /// fsync a directory so a rename in it is durable.
@@ -393,6 +414,7 @@ impl Store {
             store: Store {
                 staging: Some(Staging {
                     dir,
+                    made: Arc::new(std::array::from_fn(|_| AtomicBool::new(false))),
                     _lock: Arc::new(lock),
                 }),
                 ..self.clone()
@@ -456,13 +478,14 @@ impl Store {
         Ok(freed)
     }
 
-    /// [`Transaction::flush`]: the objects staged in `staging` made durable and renamed into `objects/`,
-    /// the object directories fsynced (the staging directory stays, empty, for more writes).
-    fn move_staged(&self, staging: &Path) -> Result<(), RepoError> {
+    /// [`Transaction::flush`]: the objects staged in `st` made durable and renamed into `objects/`, the
+    /// object directories fsynced (the staging directory stays for more writes).
+    fn move_staged(&self, st: &Staging) -> Result<(), RepoError> {
         use rayon::prelude::*;
+        let staging = st.dir.as_path();
         let objects = self.path.join("objects");
-        // What is staged, by object directory: (its object directory, [(staged file, its place there)]).
-        let mut groups: Vec<(PathBuf, Vec<(PathBuf, PathBuf)>)> = Vec::new();
+        // What is staged, by object directory: (its staged directory, its object directory, [staged file]).
+        let mut groups: Vec<(PathBuf, PathBuf, Vec<PathBuf>)> = Vec::new();
         for sub in fs::read_dir(staging).map_err(|e| io_err(staging, "read directory", e))? {
             let sub = sub
                 .map_err(|e| io_err(staging, "read directory", e))?
@@ -471,18 +494,15 @@ impl Store {
                 continue;
             };
             let dest_dir = objects.join(name);
-            let mut moves = Vec::new();
+            let mut files = Vec::new();
             for obj in fs::read_dir(&sub).map_err(|e| io_err(&sub, "read directory", e))? {
-                let obj = obj.map_err(|e| io_err(&sub, "read directory", e))?.path();
-                if let Some(file) = obj.file_name() {
-                    moves.push((obj.clone(), dest_dir.join(file)));
-                }
+                files.push(obj.map_err(|e| io_err(&sub, "read directory", e))?.path());
             }
-            if !moves.is_empty() {
-                groups.push((dest_dir, moves));
+            if !files.is_empty() {
+                groups.push((sub, dest_dir, files));
             }
         }
-        let count: usize = groups.iter().map(|(_, m)| m.len()).sum();
+        let count: usize = groups.iter().map(|(_, _, f)| f.len()).sum();
         // A few objects are fsynced one by one, and so are their directories afterwards (a syncfs would
         // also flush everything else dirty on the file system); many take one syncfs before the renames
         // (the bytes are durable before anything names them) and one after (the names are).
@@ -490,8 +510,8 @@ impl Store {
         if few {
             groups
                 .par_iter()
-                .flat_map(|(_, m)| m)
-                .try_for_each(|(obj, _)| {
+                .flat_map(|(_, _, f)| f)
+                .try_for_each(|obj| {
                     File::open(obj)
                         .and_then(|f| f.sync_all())
                         .map_err(|e| io_err(obj, "fsync object", e))
@@ -499,15 +519,24 @@ impl Store {
         } else {
             syncfs(staging)?;
         }
+        // The staged object directories may be renamed away below: each is made again when next needed.
+        for m in st.made.iter() {
+            m.store(false, Ordering::Relaxed);
+        }
         // Each object directory is its own group: the renames run in parallel without sharing a lock.
-        groups.par_iter().try_for_each(|(dest_dir, moves)| {
-            fs::create_dir_all(dest_dir)
-                .map_err(|e| io_err(dest_dir, "create object directory", e))?;
-            for (obj, dest) in moves {
-                if fs::symlink_metadata(dest).is_ok() {
-                    continue;
+        groups.par_iter().try_for_each(|(sub, dest_dir, files)| {
+            // Where objects/ has no such directory yet (or an empty one: rename(2) replaces an empty
+            // directory), the staged directory moves in one rename, its objects with it. Otherwise (the
+            // directory holds objects, or another writer filled it meanwhile) each object moves alone.
+            if fs::rename(sub, dest_dir).is_err() {
+                fs::create_dir_all(dest_dir)
+                    .map_err(|e| io_err(dest_dir, "create object directory", e))?;
+                for obj in files {
+                    let Some(name) = obj.file_name() else {
+                        continue;
+                    };
+                    rename_unless_present(obj, &dest_dir.join(name))?;
                 }
-                fs::rename(obj, dest).map_err(|e| io_err(dest, "rename object into place", e))?;
             }
             if few {
                 fsync_dir(dest_dir)?;
@@ -535,11 +564,26 @@ impl Store {
         if self.has_object(csum, t) {
             return Ok(());
         }
+        self.place_tmp(tmp, csum, t)
+    }
+
+    /// Names a finished temp file as the object `csum`, which its caller has just found absent: in the
+    /// staging directory during a transaction, else in `objects/`.
+    fn place_tmp(&self, tmp: TmpObject, csum: &Checksum, t: ObjectType) -> Result<(), RepoError> {
         let dest = self
             .staged_path(csum, t)
             .unwrap_or_else(|| self.object_path(csum, t));
-        let dir = dest.parent().unwrap_or(&self.path).to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| io_err(&dir, "create object directory", e))?;
+        let dir = dest.parent().unwrap_or(&self.path);
+        let made = self
+            .staging
+            .as_ref()
+            .map(|s| &s.made[usize::from(csum.0[0])]);
+        if !made.is_some_and(|m| m.load(Ordering::Relaxed)) {
+            fs::create_dir_all(dir).map_err(|e| io_err(dir, "create object directory", e))?;
+            if let Some(m) = made {
+                m.store(true, Ordering::Relaxed);
+            }
+        }
         tmp.persist(&dest)
             .map_err(|e| io_err(&dest, "put object in place", e))?;
         Ok(())
@@ -557,7 +601,7 @@ impl Store {
             .and_then(|_| self.sync_unless_staged(tmp.file()))
             .map_err(|e| io_err(tmp.shown(), "write object", e))?;
         tmp.set_mode(0o644)?;
-        self.commit_tmp(tmp, &csum, t)?;
+        self.place_tmp(tmp, &csum, t)?;
         Ok(csum)
     }
 
@@ -661,7 +705,9 @@ impl Store {
                 )));
             }
         }
-        if self.has_object(&csum, ObjectType::File) {
+        // Only objects/ is looked at: a copy already staged by this transaction makes the staging link
+        // below find its name taken, which is success.
+        if fs::symlink_metadata(self.object_path(&csum, ObjectType::File)).is_ok() {
             return Ok(csum);
         }
         if self.mode != Mode::Archive {
@@ -713,7 +759,7 @@ impl Store {
                 }
             }
         }
-        self.commit_tmp(tmp, &csum, ObjectType::File)?;
+        self.place_tmp(tmp, &csum, ObjectType::File)?;
         Ok(csum)
     }
 
