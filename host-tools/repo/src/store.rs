@@ -347,8 +347,12 @@ impl Store {
         Some(staging.dir.join(rel))
     }
 
-    /// The file holding an object: in objects/, else (in a transaction) in the staging directory.
+    /// The file holding an object: in objects/, else (in a transaction) in the staging directory. Outside
+    /// a transaction nothing is looked up: the caller's open finds the object or reports it missing.
     fn stored_path(&self, csum: &Checksum, t: ObjectType) -> PathBuf {
+        if self.staging.is_none() {
+            return self.object_path(csum, t);
+        }
         self.find_stored(csum, t)
             .unwrap_or_else(|| self.object_path(csum, t))
     }
