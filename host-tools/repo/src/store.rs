@@ -360,12 +360,16 @@ impl Store {
     /// Where the object is stored, if it is: objects/ first (one stat for a present object), then the
     /// staging directory.
     fn find_stored(&self, csum: &Checksum, t: ObjectType) -> Option<PathBuf> {
-        let p = self.object_path(csum, t);
-        if fs::symlink_metadata(&p).is_ok() {
-            return Some(p);
+        if self.in_objects(csum, t) {
+            return Some(self.object_path(csum, t));
         }
         self.staged_path(csum, t)
             .filter(|s| fs::symlink_metadata(s).is_ok())
+    }
+
+    /// Whether the object is in `objects/` (the staging directory not looked at).
+    fn in_objects(&self, csum: &Checksum, t: ObjectType) -> bool {
+        fs::symlink_metadata(self.object_path(csum, t)).is_ok()
     }
 
     pub fn has_object(&self, csum: &Checksum, t: ObjectType) -> bool {
@@ -711,7 +715,7 @@ impl Store {
         }
         // Only objects/ is looked at: a copy already staged by this transaction makes the staging link
         // below find its name taken, which is success.
-        if fs::symlink_metadata(self.object_path(&csum, ObjectType::File)).is_ok() {
+        if self.in_objects(&csum, ObjectType::File) {
             return Ok(csum);
         }
         if self.mode != Mode::Archive {
