@@ -58,7 +58,8 @@ NFILES=$(find "$ROOTFS" -type f | wc -l)
 cargo build --release -q -p host-tools
 AB=$PWD/target/release/atomboot
 W=$(mktemp -d "$CACHE/run.XXXXXX")
-trap 'kill "$(cat "$W/nginx/nginx.pid" 2>/dev/null || echo 0)" 2>/dev/null || true; rm -rf "$W"' EXIT
+# (No nginx pid file when the pull scenarios were not run: `kill 0` would signal this whole process group.)
+trap '[ ! -s "$W/nginx/nginx.pid" ] || kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null || true; rm -rf "$W"' EXIT
 
 # change_1pct DIR: rewrites ~1% of DIR's regular files (every 100th), each replaced by a longer copy.
 change_1pct() {

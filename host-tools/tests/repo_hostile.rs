@@ -56,15 +56,24 @@ fn serve(root: PathBuf) -> Server {
         }
         reqs.lock().unwrap().push(req.path.to_string());
         let filez = req.path.ends_with(".filez");
-        if filez && fz.load(Ordering::SeqCst) >= stall.load(Ordering::SeqCst) {
+        // A .filez body is counted before it is served (a check then a later count would let two
+        // concurrent requests both pass the limit), and uncounted if it is not a 200.
+        if filez
+            && fz
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < stall.load(Ordering::SeqCst)).then_some(n + 1)
+                })
+                .is_err()
+        {
             // Hold the request (the client is killed meanwhile).
             return Reply::Hold(Duration::from_secs(60));
         }
         let reply = req.file();
-        if let Reply::Send { status, body, .. } = &reply {
-            if filez && status.starts_with("200") {
-                fz.fetch_add(1, Ordering::SeqCst);
-            }
+        let served = matches!(&reply, Reply::Send { status, .. } if status.starts_with("200"));
+        if filez && !served {
+            fz.fetch_sub(1, Ordering::SeqCst);
+        }
+        if let Reply::Send { body, .. } = &reply {
             bytes.fetch_add(body.len() as u64, Ordering::SeqCst);
         }
         reply

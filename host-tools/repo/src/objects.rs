@@ -14,7 +14,18 @@ pub struct Checksum(pub [u8; 32]);
 impl Checksum {
     /// Lower-case hex, as in object paths and refs.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        let mut out = [0u8; 64];
+        self.write_hex(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Lower-case hex into a buffer (no allocation).
+    pub fn write_hex(&self, out: &mut [u8; 64]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
     }
 
     /// Parses 64 hex digits.
@@ -569,6 +580,20 @@ pub fn file_checksum(h: &FileHeader, content: &[u8]) -> Checksum {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_lower_case_and_round_trips() {
+        let mut b = [0u8; 32];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (i as u8).wrapping_mul(37) ^ 0xa5;
+        }
+        b[0] = 0x0f;
+        b[31] = 0xf0;
+        let c = Checksum(b);
+        assert_eq!(c.to_hex(), hex::encode(b));
+        assert!(c.to_hex().starts_with("0f") && c.to_hex().ends_with("f0"));
+        assert_eq!(Checksum::from_hex(&c.to_hex()), Some(c));
+    }
 
     #[test]
     fn dirtree_rejects_bad_names() {

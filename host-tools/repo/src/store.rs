@@ -180,6 +180,17 @@ fn bare_user_meta(p: &Path, csum: &Checksum) -> Result<(Vec<u8>, bool), RepoErro
     Ok((meta, m.mode & S_IFMT == S_IFLNK))
 }
 
+/// The header of a bare-user object that stores a symlink: its `user.ostreemeta` and the target, which
+/// the object file holds (NUL-terminated, as OSTree writes it).
+fn bare_user_symlink_header(p: &Path, meta: &[u8]) -> Result<FileHeader, RepoError> {
+    let mut target = fs::read_to_string(p).map_err(|e| io_err(p, "read symlink object", e))?;
+    if target.ends_with('\0') {
+        target.pop();
+    }
+    FileHeader::parse_ostreemeta(meta, target)
+        .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))
+}
+
 /// A bare-user regular file's `user.ostreemeta` against the object file it describes: a valid mode
 /// (regular file, no bits beyond `S_IFMT|07777`), and the object's permission bits as a store writes them
 /// from that mode (ostree: `mode & 0775`; atomboot before 2026-12: `(mode & 0775) | 0600`). A tampered
@@ -327,16 +338,27 @@ impl Store {
 
     /// Path of an object.
     pub fn object_path(&self, csum: &Checksum, t: ObjectType) -> PathBuf {
-        let hex = csum.to_hex();
+        let mut hex = [0u8; 64];
+        csum.write_hex(&mut hex);
+        let hex = std::str::from_utf8(&hex).unwrap_or_default();
         let ext = if t == ObjectType::File {
             self.mode.content_ext()
         } else {
             t.meta_ext()
         };
-        self.path
-            .join("objects")
-            .join(&hex[..2])
-            .join(format!("{}.{}", &hex[2..], ext))
+        // One allocation: <repo>/objects/<2 hex>/<62 hex>.<ext>.
+        let mut p = std::ffi::OsString::with_capacity(self.path.as_os_str().len() + 80);
+        p.push(self.path.as_os_str());
+        if !self.path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            p.push("/");
+        }
+        p.push("objects/");
+        p.push(&hex[..2]);
+        p.push("/");
+        p.push(&hex[2..]);
+        p.push(".");
+        p.push(ext);
+        PathBuf::from(p)
     }
 
     /// Where a new object goes: its object path, or its place in the staging directory.
@@ -771,12 +793,15 @@ impl Store {
         Ok(csum)
     }
 
-    /// Whether a bare-user content object stores a symlink (its `user.ostreemeta` says so): one xattr
-    /// read, no open, for hardlink checkouts, which link every other object as it is.
-    pub fn bare_user_is_symlink(&self, csum: &Checksum) -> Result<bool, RepoError> {
+    /// For hardlink checkouts of a bare-user repository, which link every object as it is except the
+    /// symlinks it stores as regular files: `Some(header)` (with the target) when the object stores a
+    /// symlink, `None` otherwise, after one xattr read.
+    pub fn bare_user_symlink(&self, csum: &Checksum) -> Result<Option<FileHeader>, RepoError> {
         let p = self.stored_path(csum, ObjectType::File);
-        let (_, is_symlink) = bare_user_meta(&p, csum)?;
-        Ok(is_symlink)
+        match bare_user_meta(&p, csum)? {
+            (meta, true) => bare_user_symlink_header(&p, &meta).map(Some),
+            (_, false) => Ok(None),
+        }
     }
 
     /// Opens a content object: its header, uncompressed size and a content reader (empty for symlinks).
@@ -817,13 +842,7 @@ impl Store {
             Mode::BareUser => {
                 let (meta, is_symlink) = bare_user_meta(&p, csum)?;
                 if is_symlink {
-                    let mut target =
-                        fs::read_to_string(&p).map_err(|e| io_err(&p, "read symlink object", e))?;
-                    if target.ends_with('\0') {
-                        target.pop();
-                    }
-                    let h = FileHeader::parse_ostreemeta(&meta, target)
-                        .map_err(|e| RepoError::Corrupt(format!("{}: {e}", p.display())))?;
+                    let h = bare_user_symlink_header(&p, &meta)?;
                     return Ok((h, 0, Box::new(io::empty())));
                 }
                 let h = FileHeader::parse_ostreemeta(&meta, String::new())
