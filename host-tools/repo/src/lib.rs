@@ -36,6 +36,7 @@ pub mod summary;
 pub mod time;
 pub mod tmpobject;
 pub mod verbatim;
+pub mod writeback;
 
 pub use checkout::CheckoutOptions;
 pub use commit::CommitOptions;

@@ -9,7 +9,7 @@ use super::tmpobject::TmpObject;
 use super::RepoError;
 use sha2::Digest;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -549,6 +549,7 @@ impl Store {
         } else {
             syncfs(staging)?;
         }
+        super::writeback::synced();
         // The staged object directories may be renamed away below: each is made again when next needed.
         for m in st.made.iter() {
             m.store(false, Ordering::Relaxed);
@@ -747,6 +748,13 @@ impl Store {
                 .map_err(werr)?;
         }
         self.sync_unless_staged(tmp.file()).map_err(werr)?;
+        if size >= super::writeback::MIN_BYTES {
+            let len = match self.mode {
+                Mode::Archive => tmp.file_mut().stream_position().map_err(werr)?,
+                Mode::BareUser | Mode::Bare => total,
+            };
+            super::writeback::written(tmp.file(), len);
+        }
         match self.mode {
             Mode::Archive => tmp.set_mode(0o644)?,
             Mode::BareUser => {

@@ -8,7 +8,7 @@ use super::objects::{size_prefix, Checksum, FileHeader, ObjectType};
 use super::store::{io_err, Mode, Store};
 use super::RepoError;
 use sha2::Digest;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 
 /// A reader that copies every byte it hands out into a writer.
 struct Tee<'a, R, W> {
@@ -96,6 +96,8 @@ impl Store {
         out.flush().map_err(werr)?;
         drop(out);
         self.sync_unless_staged(tmp.file()).map_err(werr)?;
+        let len = tmp.file_mut().stream_position().map_err(werr)?;
+        super::writeback::written(tmp.file(), len);
         tmp.set_mode(0o644)?;
         self.commit_tmp(tmp, expected, ObjectType::File)
     }
