@@ -20,7 +20,12 @@
     )
 )]
 
+#[cfg(feature = "map-env")]
+extern crate alloc;
+
 pub mod counters;
+#[cfg(feature = "map-env")]
+pub mod map_env;
 pub mod plan;
 pub mod policy;
 pub mod report;

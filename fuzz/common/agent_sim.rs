@@ -7,9 +7,8 @@
 
 use boot_agent::script::{Buffers, Files};
 use boot_agent::vars::{file_vars, parse_hex_u32};
-use boot_agent::{Clock, Console, Env, SmallFiles};
+use boot_agent::{Clock, Console, SmallFiles};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use uenv::boot_config::{
     judge, render_padded, select_judged, BootConfig, BootFile, Entry, FileRole, Slot,
@@ -27,26 +26,7 @@ impl Clock for Zero {
     }
 }
 
-/// U-Boot's environment as a map.
-#[derive(Default)]
-pub struct MapEnv(pub BTreeMap<String, String>);
-
-impl Env for MapEnv {
-    fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {
-        let v = self.0.get(name)?.as_bytes();
-        let dst = buf.get_mut(..v.len())?;
-        dst.copy_from_slice(v);
-        std::str::from_utf8(dst).ok()
-    }
-    fn set(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
-        let v = value.to_string();
-        if v.is_empty() {
-            self.0.remove(name);
-        } else {
-            self.0.insert(name.to_string(), v);
-        }
-    }
-}
+pub use boot_agent::map_env::MapEnv;
 
 /// The boot partition's files, by path without the leading `/`.
 pub struct MemFiles(pub Vec<(String, Vec<u8>)>);

@@ -414,26 +414,7 @@ impl boot_agent::script::Files for ImageFiles {
     }
 }
 
-/// U-Boot's environment as a map (an empty value deletes, as `setenv`).
-#[derive(Default)]
-pub struct MapEnv(pub std::collections::BTreeMap<String, String>);
-
-impl boot_agent::Env for MapEnv {
-    fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {
-        let v = self.0.get(name)?.as_bytes();
-        let dst = buf.get_mut(..v.len())?;
-        dst.copy_from_slice(v);
-        std::str::from_utf8(dst).ok()
-    }
-    fn set(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
-        let v = value.to_string();
-        if v.is_empty() {
-            self.0.remove(name);
-        } else {
-            self.0.insert(name.to_string(), v);
-        }
-    }
-}
+pub use boot_agent::map_env::MapEnv;
 
 /// Each load region the tests give the agent.
 const AGENT_REGION: usize = 4 << 20;

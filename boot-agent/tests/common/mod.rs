@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use boot_agent::script::{self, Buffers, End, Files};
-use boot_agent::{Clock, Console, Env};
+use boot_agent::{Clock, Console};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -306,26 +306,7 @@ pub struct Outcome {
     pub env: BTreeMap<String, String>,
 }
 
-/// U-Boot's environment as a map (an empty value deletes, as `setenv`).
-#[derive(Default, Debug)]
-pub struct MapEnv(pub BTreeMap<String, String>);
-
-impl Env for MapEnv {
-    fn get<'b>(&self, name: &str, buf: &'b mut [u8]) -> Option<&'b str> {
-        let v = self.0.get(name)?.as_bytes();
-        let dst = buf.get_mut(..v.len())?;
-        dst.copy_from_slice(v);
-        std::str::from_utf8(dst).ok()
-    }
-    fn set(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
-        let v = value.to_string();
-        if v.is_empty() {
-            self.0.remove(name);
-        } else {
-            self.0.insert(name.to_string(), v);
-        }
-    }
-}
+pub use boot_agent::map_env::MapEnv;
 
 /// `fatload` over a FAT image in memory, read with the `fatfs` crate.
 pub struct FatFiles {
