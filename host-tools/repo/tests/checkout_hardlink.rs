@@ -3,39 +3,13 @@
 //! regular files in bare-user) and files. Wide enough that the checkout holds more than 512 directory
 //! descriptors at once.
 
+mod common;
+use common::listing;
+
 use atomboot_repo::{CheckoutOptions, CommitOptions, Mode, ObjectType, Repo};
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-
-/// What a checkout must reproduce: path -> (file type and permission bits, content or link target).
-fn listing(root: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (u32, Vec<u8>)>) {
-        for e in fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            let md = fs::symlink_metadata(&p).unwrap();
-            let data = if md.is_file() {
-                fs::read(&p).unwrap()
-            } else if md.file_type().is_symlink() {
-                fs::read_link(&p)
-                    .unwrap()
-                    .into_os_string()
-                    .into_encoded_bytes()
-            } else {
-                Vec::new()
-            };
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            out.insert(rel, (md.mode(), data));
-            if md.is_dir() {
-                walk(root, &p, out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
 
 /// Directory modes used round-robin; 0o555 directories have a subdirectory and files, so they get
 /// their mode only after everything in them exists.
@@ -105,14 +79,21 @@ fn hardlink_checkout_of_a_wide_tree_reproduces_modes_links_and_files() {
 
     let want = listing(&src);
     let got = listing(&dest);
-    assert_eq!(got.len(), 300 * 6, "every entry checked out");
+    assert_eq!(
+        got.len(),
+        1 + 300 * 6,
+        "every entry checked out, and the root"
+    );
     assert_eq!(
         got, want,
         "modes, symlink targets and contents as committed"
     );
 
     // Every regular file is its repository object (same inode), every symlink a real symlink.
-    for (rel, _) in want.iter().filter(|(_, (m, _))| m & 0o170000 == 0o100000) {
+    for (rel, _) in want
+        .iter()
+        .filter(|(_, (m, _, _, _))| m & 0o170000 == 0o100000)
+    {
         let f = file_object(&repo, &c, rel);
         let obj = repo.store.object_path(&f, ObjectType::File);
         assert_eq!(
